@@ -1,0 +1,199 @@
+"""The plugin interfaces: what an architecture and a loss must provide.
+
+Both are versioned by ``interface_version``. A plugin declares the version it was
+written against; ganforge accepts every version in ``SUPPORTED_INTERFACE_VERSIONS``.
+New optional hooks get defaults here, so adding them never breaks an older plugin.
+
+This module imports torch only for type annotations, lazily.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Optional, Union
+
+from .errors import GanforgeError, InvalidPluginError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+INTERFACE_VERSION = 1
+SUPPORTED_INTERFACE_VERSIONS = frozenset({1})
+
+
+class UnsupportedImageShape(GanforgeError):
+    """The architecture cannot produce images of the requested shape."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything an architecture needs to build its two networks."""
+
+    image_shape: tuple[int, int, int]  # (channels, height, width)
+    latent_dim: int
+    num_classes: Optional[int] = None  # None for an unconditional run
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def channels(self) -> int:
+        return self.image_shape[0]
+
+    @property
+    def image_size(self) -> int:
+        return self.image_shape[1]
+
+
+class Architecture(abc.ABC):
+    """A GAN architecture plugin: builds a generator and a discriminator.
+
+    Contract of the built networks:
+      * ``generator(z, labels=None)``: ``z`` is ``(N, latent_dim)``, ``labels`` a long
+        tensor ``(N,)`` or None; returns images ``(N, C, H, W)`` in ``[-1, 1]``.
+      * ``discriminator(x, labels=None)``: returns logits of shape ``(N,)``.
+    Unconditional networks accept and ignore ``labels``.
+    """
+
+    interface_version: ClassVar[int] = INTERFACE_VERSION
+    description: ClassVar[str] = ""
+    #: True when the networks need class labels (the dataset must be labelled).
+    conditional: ClassVar[bool] = False
+    #: Image channel counts the architecture can make.
+    channels: ClassVar[tuple[int, ...]] = (1, 3)
+    #: Square image sizes it can make; None means any size.
+    image_sizes: ClassVar[Optional[tuple[int, ...]]] = None
+    #: Architecture options (``--arch-option key=value``) and their defaults.
+    options: ClassVar[Mapping[str, Any]] = {}
+    #: Training defaults for this architecture, keyed by TrainConfig field names
+    #: (for example ``{"loss": "hinge", "d_lr": 4e-4}``).
+    defaults: ClassVar[Mapping[str, Any]] = {}
+
+    def check_image_shape(self, image_shape: tuple[int, int, int]) -> None:
+        """Raise UnsupportedImageShape when the networks cannot work on this shape."""
+        c, h, w = image_shape
+        if c not in self.channels:
+            raise UnsupportedImageShape(
+                f"{type(self).__name__} supports {_or_list(self.channels)} channels, not {c}"
+            )
+        if h != w:
+            raise UnsupportedImageShape(f"{type(self).__name__} needs square images, got {h}x{w}")
+        if self.image_sizes is not None and h not in self.image_sizes:
+            raise UnsupportedImageShape(
+                f"{type(self).__name__} makes images of size {_or_list(self.image_sizes)}, not {h}"
+            )
+
+    @abc.abstractmethod
+    def build_generator(self, spec: ModelSpec) -> "nn.Module":
+        """Return the generator for ``spec``."""
+
+    @abc.abstractmethod
+    def build_discriminator(self, spec: ModelSpec) -> "nn.Module":
+        """Return the discriminator for ``spec``."""
+
+
+@dataclass
+class DiscriminatorBatch:
+    """What a loss sees for a discriminator step. ``fake`` is detached from G."""
+
+    real: "torch.Tensor"
+    fake: "torch.Tensor"
+    real_logits: "torch.Tensor"
+    fake_logits: "torch.Tensor"
+    labels: Optional["torch.Tensor"]
+    #: D applied to new images (labels already bound): for penalties such as WGAN-GP's.
+    discriminator: Callable[["torch.Tensor"], "torch.Tensor"]
+
+
+@dataclass
+class GeneratorBatch:
+    """What a loss sees for a generator step. ``fake`` carries gradients to G."""
+
+    fake: "torch.Tensor"
+    fake_logits: "torch.Tensor"
+    labels: Optional["torch.Tensor"]
+    discriminator: Callable[["torch.Tensor"], "torch.Tensor"]
+
+
+#: A loss returns its total as a scalar tensor, or a mapping whose key "loss" is the
+#: total and whose other entries are logged terms (for example "gradient_penalty").
+LossResult = Union["torch.Tensor", Mapping[str, "torch.Tensor"]]
+
+
+class Loss(abc.ABC):
+    """A GAN loss plugin. Keep the math in pure tensor functions; this is the adapter.
+
+    Sign convention: both methods return a quantity to *minimise*; D's loss is lower
+    when D separates real from fake better.
+    """
+
+    interface_version: ClassVar[int] = INTERFACE_VERSION
+    description: ClassVar[str] = ""
+    #: Training defaults this loss wants (TrainConfig field names), e.g. ``{"d_steps": 5}``.
+    defaults: ClassVar[Mapping[str, Any]] = {}
+
+    @abc.abstractmethod
+    def discriminator_loss(self, batch: DiscriminatorBatch) -> LossResult:
+        """Loss for the discriminator (or critic)."""
+
+    @abc.abstractmethod
+    def generator_loss(self, batch: GeneratorBatch) -> LossResult:
+        """Loss for the generator."""
+
+
+def split_loss(result: LossResult) -> tuple["torch.Tensor", dict[str, "torch.Tensor"]]:
+    """Normalise a LossResult into (total, extra terms)."""
+    if isinstance(result, Mapping):
+        if "loss" not in result:
+            raise InvalidPluginError("a loss that returns a mapping must have a 'loss' entry")
+        terms = {k: v for k, v in result.items() if k != "loss"}
+        return result["loss"], terms
+    return result, {}
+
+
+_REQUIRED_METHODS = {
+    "architecture": (Architecture, ("build_generator", "build_discriminator", "check_image_shape")),
+    "loss": (Loss, ("discriminator_loss", "generator_loss")),
+}
+
+
+def instantiate_plugin(kind: str, obj: Any, where: str) -> Any:
+    """Check a loaded entry-point object against its interface and return an instance.
+
+    ``where`` names the plugin and its distribution for error messages.
+    """
+    base, methods = _REQUIRED_METHODS[kind]
+    if not (inspect.isclass(obj) and issubclass(obj, base)):
+        raise InvalidPluginError(
+            f"{where}: the entry point must name a class that subclasses "
+            f"ganforge.interfaces.{base.__name__}, got {obj!r}"
+        )
+    version = getattr(obj, "interface_version", None)
+    if version not in SUPPORTED_INTERFACE_VERSIONS:
+        raise InvalidPluginError(
+            f"{where}: written for plugin interface version {version!r}, but this ganforge "
+            f"supports {_or_list(sorted(SUPPORTED_INTERFACE_VERSIONS))}; "
+            f"upgrade ganforge or install a release of the plugin made for it"
+        )
+    missing = sorted(getattr(obj, "__abstractmethods__", ()))
+    if missing:
+        raise InvalidPluginError(f"{where}: missing method(s) {', '.join(missing)} of {base.__name__}")
+    try:
+        instance = obj()
+    except Exception as exc:  # noqa: BLE001 - reported with the plugin's name
+        raise InvalidPluginError(f"{where}: {obj.__name__}() raised {type(exc).__name__}: {exc}") from exc
+    for method in methods:
+        try:
+            inspect.signature(getattr(instance, method)).bind(None)
+        except TypeError:
+            raise InvalidPluginError(
+                f"{where}: {obj.__name__}.{method} must take exactly one argument besides self, "
+                f"its signature is {method}{inspect.signature(getattr(instance, method))}"
+            ) from None
+    return instance
+
+
+def _or_list(values) -> str:
+    values = [str(v) for v in values]
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]

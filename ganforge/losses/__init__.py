@@ -1,0 +1,1 @@
+"""Built-in GAN losses: pure tensor functions (functional) and thin plugin adapters (builtin)."""

@@ -1,0 +1,34 @@
+"""The built-in loss plugins, registered through ganforge's own entry points."""
+
+from ..interfaces import DiscriminatorBatch, GeneratorBatch, Loss
+from . import functional as L
+
+
+class Minimax(Loss):
+    description = "Original GAN objective; saturating generator loss log(1 - D(G(z)))"
+
+    def discriminator_loss(self, batch: DiscriminatorBatch):
+        return L.discriminator_cross_entropy(batch.real_logits, batch.fake_logits)
+
+    def generator_loss(self, batch: GeneratorBatch):
+        return L.generator_minimax(batch.fake_logits)
+
+
+class NonSaturating(Loss):
+    description = "Cross-entropy D loss with the non-saturating generator loss -log D(G(z))"
+
+    def discriminator_loss(self, batch: DiscriminatorBatch):
+        return L.discriminator_cross_entropy(batch.real_logits, batch.fake_logits)
+
+    def generator_loss(self, batch: GeneratorBatch):
+        return L.generator_nonsaturating(batch.fake_logits)
+
+
+class LeastSquares(Loss):
+    description = "Least-squares GAN (LSGAN) with targets 1 for real and 0 for fake"
+
+    def discriminator_loss(self, batch: DiscriminatorBatch):
+        return L.discriminator_least_squares(batch.real_logits, batch.fake_logits)
+
+    def generator_loss(self, batch: GeneratorBatch):
+        return L.generator_least_squares(batch.fake_logits)

@@ -1,0 +1,1 @@
+"""Built-in architectures: ``gan`` (mlp), ``dcgan`` and ``cgan``."""

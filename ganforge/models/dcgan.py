@@ -1,0 +1,111 @@
+"""DCGAN (Radford et al. 2015): strided transposed convolutions, batch norm in G, LeakyReLU in D.
+
+The generator projects z to a small base map (4x4, or 7x7 for 28-pixel images) and
+doubles it with stride-2 upsampling blocks; the discriminator mirrors it with strided
+convolutions. Widths halve (G) or double (D) at every step, as in the paper.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..interfaces import Architecture, ModelSpec
+from ..ops import UpsampleBlock
+from .init import dcgan_init
+
+IMAGE_SIZES = (28, 32, 64, 128)
+
+
+def resolution_plan(size: int) -> tuple[int, int]:
+    """Return (base, doublings) with ``size == base * 2**doublings`` and base 4 or 7."""
+    for base in (4, 7):
+        if size % base == 0:
+            ratio = size // base
+            if ratio >= 4 and ratio & (ratio - 1) == 0:
+                return base, int(math.log2(ratio))
+    raise ValueError(f"no DCGAN layout makes {size}-pixel images")
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, latent_dim: int, channels: int, size: int, ngf: int, num_classes: int = 0,
+                 impl: str = "auto"):
+        super().__init__()
+        self.num_classes = num_classes
+        base, doublings = resolution_plan(size)
+        widths = [ngf * 2**i for i in reversed(range(doublings))]
+        blocks = [UpsampleBlock(latent_dim + num_classes, widths[0], kernel_size=base, stride=1,
+                                padding=0, impl=impl)]
+        blocks += [UpsampleBlock(a, b, kernel_size=4, stride=2, padding=1, impl=impl)
+                   for a, b in zip(widths, widths[1:])]
+        self.blocks = nn.Sequential(*blocks)
+        self.to_image = nn.Sequential(
+            nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:
+            z = torch.cat([z, nn.functional.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
+        return self.to_image(self.blocks(z[:, :, None, None]))
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self, channels: int, size: int, ndf: int, batchnorm: bool = False,
+                 num_classes: int = 0):
+        super().__init__()
+        self.num_classes = num_classes
+        self.size = size
+        base, doublings = resolution_plan(size)
+        widths = [ndf * 2**i for i in range(doublings)]
+        if num_classes:
+            # The label becomes one extra image-sized input channel.
+            self.label_plane = nn.Linear(num_classes, size * size)
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels + (1 if num_classes else 0), widths[0], 4, 2, 1),
+            nn.LeakyReLU(0.2),
+        ]
+        for a, b in zip(widths, widths[1:]):
+            layers.append(nn.Conv2d(a, b, 4, 2, 1, bias=not batchnorm))
+            if batchnorm:
+                layers.append(nn.BatchNorm2d(b))
+            layers.append(nn.LeakyReLU(0.2))
+        layers.append(nn.Conv2d(widths[-1], 1, base, 1, 0))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:
+            one_hot = nn.functional.one_hot(labels, self.num_classes).to(x.dtype)
+            plane = self.label_plane(one_hot).view(-1, 1, self.size, self.size)
+            x = torch.cat([x, plane], dim=1)
+        return self.net(x).flatten()
+
+
+class DCGAN(Architecture):
+    description = "Deep convolutional GAN: strided transposed convolutions, batch norm in G"
+    image_sizes = IMAGE_SIZES
+    options = {
+        "ngf": 32,  # generator width at the last upsampling block
+        "ndf": 32,  # discriminator width at the first convolution
+        "d_batchnorm": False,  # batch norm in D's hidden layers
+        "impl": "auto",  # upsampling block implementation: auto, cuda, cpu or torch
+    }
+
+    def _classes(self, spec: ModelSpec) -> int:
+        return 0
+
+    def build_generator(self, spec: ModelSpec) -> nn.Module:
+        o = spec.options
+        g = DCGANGenerator(spec.latent_dim, spec.channels, spec.image_size, int(o["ngf"]),
+                           num_classes=self._classes(spec), impl=str(o["impl"]))
+        dcgan_init(g)
+        return g
+
+    def build_discriminator(self, spec: ModelSpec) -> nn.Module:
+        o = spec.options
+        d = DCGANDiscriminator(spec.channels, spec.image_size, int(o["ndf"]),
+                               batchnorm=bool(o["d_batchnorm"]), num_classes=self._classes(spec))
+        dcgan_init(d)
+        return d
