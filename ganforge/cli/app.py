@@ -1,0 +1,60 @@
+"""The typer application and its error policy: a user's mistake is one line on stderr and
+exit code 2; ``GANFORGE_DEBUG=1`` shows the traceback instead."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+from typer.core import TyperGroup
+
+from ..errors import GanforgeError
+
+DEBUG_ENV = "GANFORGE_DEBUG"
+
+
+def debug_enabled() -> bool:
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class FriendlyErrors(TyperGroup):
+    """Turns GanforgeError raised by any command into a one-line message and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GanforgeError as exc:
+            if debug_enabled():
+                raise
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(
+    cls=FriendlyErrors,
+    name="ganforge",
+    help="Train, sample and inspect GANs built from plugins.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _register() -> None:
+    from .info import info
+    from .plugins import plugins
+    from .sample import sample
+    from .train import train
+
+    app.command("train")(train)
+    app.command("sample")(sample)
+    app.command("plugins")(plugins)
+    app.command("info")(info)
+
+
+_register()
+
+
+def main() -> None:
+    app()

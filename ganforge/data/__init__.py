@@ -1,0 +1,8 @@
+"""Datasets, all held in memory as uint8 images: the embedded MNIST digits, torchvision's
+downloadable sets, and any folder of images."""
+
+from .batches import InMemoryBatches
+from .dataset import ImageData
+from .sources import DATASETS, FOLDER, load_dataset
+
+__all__ = ["DATASETS", "FOLDER", "ImageData", "InMemoryBatches", "load_dataset"]

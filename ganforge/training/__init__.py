@@ -1,0 +1,1 @@
+"""Training: run configuration, the alternating D/G loop, run directories and checkpoints."""

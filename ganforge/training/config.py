@@ -1,0 +1,132 @@
+"""The run configuration: one dataclass, assembled in one place.
+
+Precedence, lowest first: these defaults < the architecture's defaults < the loss's
+defaults < a ``--config`` TOML file < command-line flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from ..errors import GanforgeError, InvalidPluginError
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+LATENT_PRIORS = ("normal", "uniform")
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "dcgan"
+    loss: Optional[str] = None  # None: the architecture's default, else "nonsaturating"
+    dataset: str = "mnist-5k"
+    data_root: str = "data"
+    image_size: Optional[int] = None  # None: the dataset's own size
+    channels: Optional[int] = None  # folder datasets: 1 (grayscale) or 3 (RGB, default)
+    batch_size: int = 64
+    steps: Optional[int] = 3000  # generator iterations; ignored when epochs is set
+    epochs: Optional[float] = None
+    latent_dim: int = 100
+    latent_prior: str = "normal"
+    d_steps: int = 1  # discriminator updates per iteration
+    g_steps: int = 1  # generator updates per iteration
+    g_optimizer: str = "adam"
+    g_lr: float = 2e-4
+    g_betas: tuple[float, float] = (0.5, 0.999)
+    g_momentum: float = 0.0  # sgd and rmsprop
+    g_nesterov: bool = False  # sgd
+    d_optimizer: str = "adam"
+    d_lr: float = 2e-4
+    d_betas: tuple[float, float] = (0.5, 0.999)
+    d_momentum: float = 0.0
+    d_nesterov: bool = False
+    arch_options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 10
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    runs_dir: str = "runs"
+    run_name: Optional[str] = None
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "TrainConfig":
+        config = cls()
+        config.update(values, source="config.json")
+        return config
+
+    def update(self, values: Mapping[str, Any], source: str) -> None:
+        known = {f.name: f for f in dataclasses.fields(self)}
+        for key, value in values.items():
+            key = key.replace("-", "_")
+            if key not in known:
+                raise GanforgeError(f"{source}: unknown training option '{key}'")
+            if key.endswith("_betas") and value is not None:
+                value = tuple(float(b) for b in value)
+            if key == "arch_options":
+                value = {**self.arch_options, **dict(value)}
+            setattr(self, key, value)
+
+
+FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    if not path.is_file():
+        raise GanforgeError(f"config file not found: {path}")
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise GanforgeError(f"{path} is not valid TOML: {exc}") from None
+    # Allow a [train] table or top-level keys.
+    return dict(data.get("train", data))
+
+
+def plugin_defaults(defaults: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Check a plugin's ``defaults`` mapping names real training options."""
+    unknown = sorted(set(defaults) - FIELD_NAMES)
+    if unknown:
+        raise InvalidPluginError(
+            f"{where}: defaults name unknown training option(s) {', '.join(unknown)}"
+        )
+    return dict(defaults)
+
+
+def validate(config: TrainConfig) -> None:
+    """Reject values no run can use, before anything is written."""
+    positive = ["batch_size", "latent_dim", "d_steps", "g_steps", "log_every", "sample_every",
+                "checkpoint_every"]
+    for name in positive:
+        if int(getattr(config, name)) <= 0:
+            raise GanforgeError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
+    if config.epochs is None and (config.steps is None or config.steps <= 0):
+        raise GanforgeError(f"--steps must be positive, got {config.steps}")
+    if config.epochs is not None and config.epochs <= 0:
+        raise GanforgeError(f"--epochs must be positive, got {config.epochs}")
+    for net in ("g", "d"):
+        lr = getattr(config, f"{net}_lr")
+        if not lr > 0:
+            raise GanforgeError(f"--{net}-lr must be positive, got {lr}")
+        opt = getattr(config, f"{net}_optimizer")
+        if opt not in OPTIMIZERS:
+            raise GanforgeError(f"--{net}-optimizer must be one of {', '.join(OPTIMIZERS)}, got '{opt}'")
+        if getattr(config, f"{net}_nesterov") and not getattr(config, f"{net}_momentum") > 0:
+            raise GanforgeError(f"--{net}-nesterov needs a positive --{net}-momentum")
+    if config.latent_prior not in LATENT_PRIORS:
+        raise GanforgeError(f"--latent-prior must be one of {', '.join(LATENT_PRIORS)}, got '{config.latent_prior}'")
+    if config.image_size is not None and config.image_size <= 0:
+        raise GanforgeError(f"--image-size must be positive, got {config.image_size}")
+    if config.channels not in (None, 1, 3):
+        raise GanforgeError(f"--channels must be 1 or 3, got {config.channels}")

@@ -1,0 +1,52 @@
+"""Progress: a live rich bar on a terminal, plain periodic lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def _summary(metrics: dict) -> str:
+    return (f"D {metrics['d_loss']:.3f}  G {metrics['g_loss']:.3f}  "
+            f"acc real {metrics['d_acc_real']:.2f} fake {metrics['d_acc_fake']:.2f}  "
+            f"{metrics['img_per_s']:.0f} img/s")
+
+
+class Progress:
+    """Use as a context manager; call ``update(step, metrics)`` after each logged step."""
+
+    def __init__(self, total: int, start: int, description: str, stream=None, plain_every_s: float = 10.0):
+        self.total, self.start, self.description = total, start, description
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.plain_every_s = plain_every_s
+        self._last_plain = 0.0
+
+    def __enter__(self) -> "Progress":
+        if self.live:
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, \
+                TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+            from rich.console import Console
+
+            self._bar = RichProgress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("<"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                console=Console(file=self.stream),
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.description, total=self.total, completed=self.start, info="")
+        return self
+
+    def update(self, step: int, metrics: dict) -> None:
+        if self.live:
+            self._bar.update(self._task, completed=step, info=_summary(metrics))
+            return
+        now = time.monotonic()
+        if now - self._last_plain >= self.plain_every_s or step == self.total:
+            self._last_plain = now
+            print(f"{self.description} step {step}/{self.total}  {_summary(metrics)}", file=self.stream, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        if self.live:
+            self._bar.__exit__(*exc)
