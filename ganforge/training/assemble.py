@@ -93,7 +93,7 @@ def _parse_like(value: Any, default: Any, key: str) -> Any:
             return lowered in {"true", "1", "yes"}
         return type(default)(value)
     except ValueError:
-        raise GanforgeError(f"option {key}={value!r}: expected a {type(default).__name__}") from None
+        raise GanforgeError(f"option {key}={value!r}: expected {type(default).__name__}") from None
 
 
 def build_run(config: TrainConfig) -> Run:
