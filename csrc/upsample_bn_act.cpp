@@ -1,0 +1,149 @@
+// Schema of the ganforge ops and the device-independent part of the fused block: the
+// transposed convolution (ATen) around the device's batch-norm + activation kernels.
+#include "upsample_bn_act.h"
+
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+namespace ganforge {
+
+at::MemoryFormat output_memory_format(const at::Tensor& input) {
+  if (input.dim() == 4 && !input.is_contiguous() &&
+      input.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    return at::MemoryFormat::ChannelsLast;
+  }
+  return at::MemoryFormat::Contiguous;
+}
+
+void check_bn_act_operands(const at::Tensor& y, const at::Tensor& stat, const char* what) {
+  TORCH_CHECK(stat.dim() == 1 && stat.size(0) == y.size(1), "ganforge::upsample_bn_act: ", what,
+              " must have one entry per channel (", y.size(1), "), got shape ", stat.sizes());
+  TORCH_CHECK(stat.is_contiguous() && stat.device() == y.device(),
+              "ganforge::upsample_bn_act: ", what, " must be contiguous and on ", y.device());
+}
+
+namespace {
+
+at::ScalarType accumulation_dtype(const at::Tensor& t) {
+  return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+at::Tensor per_channel(const at::Tensor& t, at::ScalarType dtype) {
+  return t.to(dtype).contiguous();
+}
+
+void check_operands(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& gamma,
+                    const at::Tensor& beta, c10::IntArrayRef stride, c10::IntArrayRef padding) {
+  TORCH_CHECK(input.dim() == 4, "ganforge::upsample_bn_act: input must be 4-D (N, C, H, W), got ",
+              input.sizes());
+  TORCH_CHECK(weight.dim() == 4 && weight.size(0) == input.size(1),
+              "ganforge::upsample_bn_act: weight must be (in_channels, out_channels, kH, kW) "
+              "with in_channels = input.size(1); got ",
+              weight.sizes(), " for input ", input.sizes());
+  TORCH_CHECK(input.scalar_type() == weight.scalar_type(),
+              "ganforge::upsample_bn_act: input and weight dtypes differ (", input.scalar_type(),
+              " vs ", weight.scalar_type(), ")");
+  TORCH_CHECK(gamma.numel() == weight.size(1) && beta.numel() == weight.size(1),
+              "ganforge::upsample_bn_act: gamma and beta need out_channels = ", weight.size(1),
+              " entries");
+  TORCH_CHECK(stride.size() == 2 && padding.size() == 2,
+              "ganforge::upsample_bn_act: stride and padding take two values");
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_forward(
+    const BnActKernels& kernels, const at::Tensor& input, const at::Tensor& weight,
+    const at::Tensor& gamma, const at::Tensor& beta,
+    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
+    c10::IntArrayRef stride, c10::IntArrayRef padding, double eps, double negative_slope) {
+  check_operands(input, weight, gamma, beta, stride, padding);
+  TORCH_CHECK(running_mean.has_value() == running_var.has_value(),
+              "ganforge::upsample_bn_act: pass both running_mean and running_var or neither");
+  const auto format = output_memory_format(input);
+  const auto acc = accumulation_dtype(input);
+  at::Tensor conv_out = at::conv_transpose2d(input, weight, {}, stride, padding).contiguous(format);
+  const bool training = !running_mean.has_value();
+  if (training) {
+    const int64_t values_per_channel = conv_out.numel() / std::max<int64_t>(conv_out.size(1), 1);
+    TORCH_CHECK(values_per_channel > 1,
+                "Expected more than 1 value per channel when training, got input size ",
+                conv_out.sizes());
+  }
+  at::Tensor mean, var;
+  if (training) {
+    std::tie(mean, var) = kernels.batch_stats(conv_out);
+  } else {
+    // Copies: an op's outputs may not alias its inputs.
+    mean = running_mean->to(acc, /*non_blocking=*/false, /*copy=*/true);
+    var = running_var->to(acc, /*non_blocking=*/false, /*copy=*/true);
+  }
+  at::Tensor out = kernels.forward_apply(conv_out, mean, var, per_channel(gamma, acc),
+                                         per_channel(beta, acc), eps, negative_slope);
+  return {out, conv_out, mean, var};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_backward(
+    const BnActKernels& kernels, const at::Tensor& grad_out, const at::Tensor& input,
+    const at::Tensor& weight, const at::Tensor& gamma, const at::Tensor& beta,
+    const at::Tensor& conv_out, const at::Tensor& mean, const at::Tensor& var, bool training,
+    c10::IntArrayRef stride, c10::IntArrayRef padding, double eps, double negative_slope,
+    std::array<bool, 4> output_mask) {
+  check_operands(input, weight, gamma, beta, stride, padding);
+  TORCH_CHECK(grad_out.sizes() == conv_out.sizes(),
+              "ganforge::upsample_bn_act_backward: grad_out has shape ", grad_out.sizes(),
+              ", expected ", conv_out.sizes());
+  const auto format = output_memory_format(input);
+  const auto acc = accumulation_dtype(input);
+  const at::Tensor y = conv_out.contiguous(format);
+  const at::Tensor grad = grad_out.to(y.scalar_type()).contiguous(format);
+  const at::Tensor gamma_acc = per_channel(gamma, acc);
+  const at::Tensor beta_acc = per_channel(beta, acc);
+  const at::Tensor mean_acc = per_channel(mean, acc);
+  const at::Tensor var_acc = per_channel(var, acc);
+
+  auto [sum_dz, sum_dz_xmu] =
+      kernels.backward_reduce(grad, y, mean_acc, var_acc, gamma_acc, beta_acc, eps, negative_slope);
+  const auto empty = [](const at::Tensor& like) { return at::empty({0}, like.options()); };
+  at::Tensor grad_gamma = empty(gamma);
+  at::Tensor grad_beta = empty(beta);
+  if (output_mask[2]) {
+    grad_gamma = (sum_dz_xmu * (var_acc + eps).rsqrt()).to(gamma.scalar_type());
+  }
+  if (output_mask[3]) {
+    grad_beta = sum_dz.to(beta.scalar_type());
+  }
+  at::Tensor grad_input = empty(input);
+  at::Tensor grad_weight = empty(weight);
+  if (output_mask[0] || output_mask[1]) {
+    const at::Tensor grad_y = kernels.backward_apply(grad, y, mean_acc, var_acc, gamma_acc, beta_acc,
+                                                     sum_dz, sum_dz_xmu, eps, negative_slope,
+                                                     training);
+    const int64_t no_dilation[2] = {1, 1};
+    const int64_t no_output_padding[2] = {0, 0};
+    auto conv_grads = at::convolution_backward(
+        grad_y, input, weight, std::nullopt, stride, padding, no_dilation, /*transposed=*/true,
+        no_output_padding, /*groups=*/1, {output_mask[0], output_mask[1], false});
+    if (output_mask[0]) {
+      grad_input = std::get<0>(conv_grads).contiguous(format);
+    }
+    if (output_mask[1]) {
+      grad_weight = std::get<1>(conv_grads).contiguous();
+    }
+  }
+  return {grad_input, grad_weight, grad_gamma, grad_beta};
+}
+
+}  // namespace ganforge
+
+TORCH_LIBRARY(ganforge, m) {
+  m.def(
+      "upsample_bn_act(Tensor input, Tensor weight, Tensor gamma, Tensor beta, "
+      "Tensor? running_mean, Tensor? running_var, int[2] stride, int[2] padding, float eps, "
+      "float negative_slope) -> (Tensor out, Tensor conv_out, Tensor mean, Tensor var)");
+  m.def(
+      "upsample_bn_act_backward(Tensor grad_out, Tensor input, Tensor weight, Tensor gamma, "
+      "Tensor beta, Tensor conv_out, Tensor mean, Tensor var, bool training, int[2] stride, "
+      "int[2] padding, float eps, float negative_slope, bool[4] output_mask) "
+      "-> (Tensor grad_input, Tensor grad_weight, Tensor grad_gamma, Tensor grad_beta)");
+}

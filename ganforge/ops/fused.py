@@ -1,0 +1,62 @@
+"""The fused block as a function: ConvTranspose2d -> BatchNorm2d -> LeakyReLU with BatchNorm2d's
+running-statistics semantics, on the compiled op or the reference."""
+
+from __future__ import annotations
+
+import torch
+
+from . import dispatch
+from .reference import reference_upsample_bn_act
+from .registration import conv_transpose_output_shape
+
+
+def upsample_bn_act(input: torch.Tensor, weight: torch.Tensor, gamma: torch.Tensor,
+                    beta: torch.Tensor, running_mean: torch.Tensor | None,
+                    running_var: torch.Tensor | None, num_batches_tracked: torch.Tensor | None, *,
+                    stride=(2, 2), padding=(1, 1), training: bool = True,
+                    momentum: float | None = 0.1, eps: float = 1e-5, negative_slope: float = 0.0,
+                    impl: str = "auto") -> torch.Tensor:
+    """Apply the block. In training (or without running statistics) batch statistics normalize and
+    the running ones are updated in place exactly as ``nn.BatchNorm2d`` does; in eval the running
+    statistics normalize."""
+    stride, padding = _pair(stride), _pair(padding)
+    use_batch_stats = training or running_mean is None
+    if use_batch_stats:
+        _check_values_per_channel(input, weight, stride, padding)
+    update_running = training and running_mean is not None
+    factor = _running_average_factor(momentum, num_batches_tracked) if update_running else 0.0
+    if dispatch.resolve(impl, input) == "torch":
+        if update_running and momentum is None:
+            factor = float(factor)
+        return reference_upsample_bn_act(
+            input, weight, gamma, beta, running_mean, running_var, stride=stride, padding=padding,
+            use_batch_stats=use_batch_stats, momentum=factor, eps=eps, negative_slope=negative_slope)
+    normalize_with_running = not use_batch_stats
+    out, conv_out, mean, var = torch.ops.ganforge.upsample_bn_act(
+        input, weight, gamma, beta, running_mean if normalize_with_running else None,
+        running_var if normalize_with_running else None, stride, padding, eps, negative_slope)
+    if update_running:
+        count = conv_out.numel() // conv_out.shape[1]
+        running_mean.mul_(1 - factor).add_(mean.to(running_mean.dtype) * factor)
+        running_var.mul_(1 - factor).add_(var.to(running_var.dtype) * (factor * count / (count - 1)))
+    return out
+
+
+def _pair(value) -> list[int]:
+    return [value, value] if isinstance(value, int) else [int(v) for v in value]
+
+
+def _running_average_factor(momentum: float | None, num_batches_tracked: torch.Tensor | None):
+    """Count the batch, as BatchNorm2d does; the factor is momentum, or 1/batches when it is None."""
+    if num_batches_tracked is not None:
+        num_batches_tracked.add_(1)
+    if momentum is not None:
+        return momentum
+    return 1.0 / num_batches_tracked
+
+
+def _check_values_per_channel(input, weight, stride, padding) -> None:
+    shape = conv_transpose_output_shape(input, weight, stride, padding)
+    if shape[0] * shape[2] * shape[3] == 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size "
+                         f"{torch.Size(shape)}")

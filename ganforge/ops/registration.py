@@ -1,0 +1,85 @@
+"""Python-side rules of ``torch.ops.ganforge.upsample_bn_act``: fake (meta) kernels for
+tracing and ``torch.compile``, and autograd, registered once the C++ ops are loaded.
+
+The op is functional: it returns (out, conv_out, mean, var) and leaves running statistics
+to the caller. ``conv_out``, ``mean`` and ``var`` are saved for the backward and are not
+differentiable outputs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+FORWARD = "ganforge::upsample_bn_act"
+BACKWARD = "ganforge::upsample_bn_act_backward"
+
+
+def output_memory_format(input: torch.Tensor) -> torch.memory_format:
+    """Mirror of the C++ rule: channels_last in, channels_last out; anything else contiguous."""
+    if not input.is_contiguous() and input.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def conv_transpose_output_shape(input: torch.Tensor, weight: torch.Tensor, stride, padding) -> tuple:
+    height = (input.shape[2] - 1) * stride[0] - 2 * padding[0] + weight.shape[2]
+    width = (input.shape[3] - 1) * stride[1] - 2 * padding[1] + weight.shape[3]
+    return (input.shape[0], weight.shape[1], height, width)
+
+
+def _fake_forward(input, weight, gamma, beta, running_mean, running_var, stride, padding, eps,
+                  negative_slope):
+    shape = conv_transpose_output_shape(input, weight, stride, padding)
+    conv_out = torch.empty(shape, dtype=input.dtype, device=input.device,
+                           memory_format=output_memory_format(input))
+    stats = dict(dtype=accumulation_dtype(input.dtype), device=input.device)
+    return (torch.empty_like(conv_out), conv_out, torch.empty(shape[1], **stats),
+            torch.empty(shape[1], **stats))
+
+
+def _fake_backward(grad_out, input, weight, gamma, beta, conv_out, mean, var, training, stride,
+                   padding, eps, negative_slope, output_mask):
+    def grad_like(tensor, wanted, memory_format=torch.contiguous_format):
+        if not wanted:
+            return tensor.new_empty(0)
+        return torch.empty(tensor.shape, dtype=tensor.dtype, device=tensor.device,
+                           memory_format=memory_format)
+
+    return (grad_like(input, output_mask[0], output_memory_format(input)),
+            grad_like(weight, output_mask[1]), grad_like(gamma, output_mask[2]),
+            grad_like(beta, output_mask[3]))
+
+
+def _setup_context(ctx, inputs, output):
+    input, weight, gamma, beta, running_mean, _running_var, stride, padding, eps, slope = inputs
+    _out, conv_out, mean, var = output
+    ctx.save_for_backward(input, weight, gamma, beta, conv_out, mean, var)
+    ctx.training = running_mean is None
+    ctx.stride, ctx.padding, ctx.eps, ctx.negative_slope = stride, padding, eps, slope
+    ctx.mark_non_differentiable(conv_out, mean, var)
+
+
+def _backward(ctx, grad_out, _grad_conv_out, _grad_mean, _grad_var):
+    input, weight, gamma, beta, conv_out, mean, var = ctx.saved_tensors
+    mask = [bool(ctx.needs_input_grad[i]) for i in range(4)]
+    grads = torch.ops.ganforge.upsample_bn_act_backward(
+        grad_out, input, weight, gamma, beta, conv_out, mean, var, ctx.training, ctx.stride,
+        ctx.padding, ctx.eps, ctx.negative_slope, mask)
+    return (*(g if wanted else None for g, wanted in zip(grads, mask)),
+            None, None, None, None, None, None)
+
+
+def _refuse_double_backward(ctx, *grads):
+    raise RuntimeError("ganforge::upsample_bn_act does not support double backward "
+                       "(create_graph=True through the fused block); use impl='torch' for that")
+
+
+def register_python_rules() -> None:
+    torch.library.register_fake(FORWARD)(_fake_forward)
+    torch.library.register_fake(BACKWARD)(_fake_backward)
+    torch.library.register_autograd(FORWARD, _backward, setup_context=_setup_context)
+    torch.library.register_autograd(BACKWARD, _refuse_double_backward)
