@@ -1,0 +1,42 @@
+"""The conformance kit: checks that an architecture or loss plugin keeps ganforge's contract.
+
+Plugin authors call it from their own pytest suite::
+
+    from ganforge.testing import check_architecture, check_loss
+
+    def test_my_architecture():
+        check_architecture(MyGAN)
+
+    def test_my_loss():
+        check_loss(MyLoss)
+
+Every check raises ``ConformanceError`` (an ``AssertionError``) whose message says what
+is wrong. ``quick_check`` runs a fast subset and returns the failure as one line; it is
+what ``ganforge plugins --check`` runs. Imports torch.
+"""
+
+from .architecture import (
+    check_architecture,
+    check_declarations,
+    check_determinism,
+    check_gradients,
+    check_outputs,
+    check_state_dict_round_trip,
+)
+from .common import ConformanceError
+from .loss import check_loss
+from .quick import quick_check
+from .training import check_training_steps
+
+__all__ = [
+    "ConformanceError",
+    "check_architecture",
+    "check_declarations",
+    "check_determinism",
+    "check_gradients",
+    "check_loss",
+    "check_outputs",
+    "check_state_dict_round_trip",
+    "check_training_steps",
+    "quick_check",
+]

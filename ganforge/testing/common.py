@@ -1,0 +1,90 @@
+"""Shared pieces of the conformance kit: its error, plugin instances, model specs."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from typing import Any, Mapping, Optional
+
+import torch
+
+from ..interfaces import ModelSpec, instantiate_plugin
+from ..training.config import plugin_defaults
+
+#: Classes of a conditional architecture's test spec.
+TEST_CLASSES = 3
+
+
+class ConformanceError(AssertionError):
+    """A plugin does not keep the contract; the message says which check and why."""
+
+
+def fail(check: str, message: str) -> None:
+    raise ConformanceError(f"{check}: {message}")
+
+
+def as_instance(kind: str, obj: Any) -> Any:
+    """Validate a plugin class (or the class of an instance) as ganforge does on load."""
+    cls = obj if inspect.isclass(obj) else type(obj)
+    instance = instantiate_plugin(kind, cls, f"{kind} {cls.__module__}.{cls.__name__}")
+    return instance if inspect.isclass(obj) else obj
+
+
+def checked_defaults(plugin: Any) -> dict[str, Any]:
+    """The plugin's training defaults, after checking they name real TrainConfig fields."""
+    return plugin_defaults(getattr(plugin, "defaults", {}), type(plugin).__name__)
+
+
+def resolved_options(arch: Any, overrides: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    options = dict(arch.options)
+    unknown = sorted(set(overrides or {}) - set(options))
+    if unknown:
+        fail("options", f"override(s) {', '.join(unknown)} are not options of {type(arch).__name__} "
+                        f"(options: {', '.join(sorted(options)) or 'none'})")
+    options.update(overrides or {})
+    return options
+
+
+def make_spec(arch: Any, image_shape: tuple[int, int, int], latent_dim: int,
+              options: Mapping[str, Any]) -> ModelSpec:
+    return ModelSpec(image_shape=image_shape, latent_dim=latent_dim,
+                     num_classes=TEST_CLASSES if arch.conditional else None, options=dict(options))
+
+
+def describe(spec: ModelSpec) -> str:
+    c, h, w = spec.image_shape
+    return f"{h}x{w}x{c}"
+
+
+def sample_inputs(spec: ModelSpec, batch_size: int, seed: int):
+    """Latents, labels (None when unconditional) and real-looking images in [-1, 1]."""
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(batch_size, spec.latent_dim, generator=rng)
+    labels = None
+    if spec.num_classes:
+        labels = torch.arange(batch_size) % spec.num_classes
+    real = torch.rand(batch_size, *spec.image_shape, generator=rng) * 2 - 1
+    return z, labels, real
+
+
+def build_pair(arch: Any, spec: ModelSpec, seed: int):
+    seed_cpu(seed)
+    return arch.build_generator(spec), arch.build_discriminator(spec)
+
+
+def seed_cpu(seed: int) -> None:
+    """Seed torch's CPU generator (the kit runs on CPU; this skips torch's lazy CUDA seeding)."""
+    torch.default_generator.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def isolated():
+    """Run checks on one CPU thread (the test networks are tiny; more threads only contend)
+    and restore the global RNG state and thread count afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        torch.set_num_threads(threads)
