@@ -63,6 +63,17 @@ def nvidia_include_dirs() -> list[str]:
     return found
 
 
+def cuda_runtime_library_dirs() -> list[str]:
+    """A folder with libcudart.so. torch takes CUDA_HOME from nvcc's location, which misses the
+    toolkit when nvcc on PATH is a wrapper script (e.g. /usr/local/bin/nvcc)."""
+    candidates = [CUDA_HOME, os.environ.get("CUDA_PATH"), "/usr/local/cuda"]
+    for base in filter(None, candidates):
+        for lib in ("lib64", "lib"):
+            if (Path(base) / lib / "libcudart.so").exists():
+                return [str(Path(base) / lib)]
+    return []
+
+
 def write_build_info(with_cuda: bool, archs: str) -> Path:
     """Write the facts of this build as a header read by csrc/module.cpp; return its folder.
 
@@ -92,15 +103,18 @@ def extension():
     sources = [CSRC / "module.cpp", CSRC / "upsample_bn_act.cpp", *sorted((CSRC / "cpu").glob("*.cpp"))]
     include_dirs = [str(CSRC), str(generated)]
     compile_args = {"cxx": ["-O3"]}
+    library_dirs = []
     if with_cuda:
         sources += sorted((CSRC / "cuda").glob("*.cu"))
         include_dirs += nvidia_include_dirs()
+        library_dirs += cuda_runtime_library_dirs()
         compile_args["nvcc"] = ["-O3"]
     kind = CUDAExtension if with_cuda else CppExtension
     return kind(
         name="ganforge._C",
         sources=[str(s.relative_to(ROOT)) for s in sources],
         include_dirs=include_dirs,
+        library_dirs=library_dirs,
         extra_compile_args=compile_args,
     )
 
