@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .architecture import ANY_SIZE_PROBES, check_architecture
+from .architecture import ANY_SIZE_PROBES, check_architecture, shapes_to_check
 from .loss import check_loss
 
 
@@ -13,6 +13,7 @@ def quick_check(kind: str, obj: Any) -> Optional[str]:
     """None when ``obj`` (a loaded plugin) passes, else a one-line description of the failure."""
     try:
         if kind == "architecture":
+            shapes_to_check(obj)  # every declared shape is accepted: cheap, nothing is built
             size = min(obj.image_sizes or ANY_SIZE_PROBES)
             check_architecture(obj, image_sizes=(size,), channels=obj.channels[:1], batch_size=2,
                                train_steps=1)
