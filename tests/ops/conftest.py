@@ -1,0 +1,73 @@
+"""Shared helpers for the fused-op tests: the extension requirement and block runners."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from ganforge.ops import UpsampleBlock
+from ganforge.ops.extension import extension_state
+
+
+def require_built_extension() -> None:
+    """Skip without the compiled extension, except in CI (env CI set), where that is a failure."""
+    state = extension_state()
+    if state.module is None:
+        message = f"compiled extension ganforge._C unavailable: {state.error}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI must build it: pip install --no-build-isolation -e .)")
+        pytest.skip(message)
+
+
+@pytest.fixture
+def extension():
+    require_built_extension()
+    return extension_state().module
+
+
+def random_state(block: UpsampleBlock) -> dict:
+    """Fresh random parameters and non-trivial running statistics for a block's shape."""
+    conv, bn = block[0], block[1]
+    channels = bn.num_features
+    return {
+        "0.weight": torch.randn_like(conv.weight) * 0.2,
+        "1.weight": 1 + 0.3 * torch.randn(channels),
+        "1.bias": 0.3 * torch.randn(channels),
+        "1.running_mean": 0.2 * torch.randn(channels),
+        "1.running_var": 0.5 + torch.rand(channels),
+        "1.num_batches_tracked": torch.tensor(3),
+    }
+
+
+def run_block(state: dict, geometry: dict, impl: str, x: torch.Tensor, grad_out: torch.Tensor, *,
+              train: bool, dtype=torch.float32, device="cpu",
+              memory_format=torch.contiguous_format) -> dict:
+    """Forward and backward once; returns the output, every gradient and the running stats."""
+    block = UpsampleBlock(**geometry, impl=impl)
+    block.load_state_dict(state)
+    block.to(device=device, dtype=dtype).train(train)
+    x = x.detach().to(device=device, dtype=dtype).clone(memory_format=memory_format).requires_grad_()
+    out = block(x)
+    out.backward(grad_out.to(device=device, dtype=dtype))
+    conv, bn = block[0], block[1]
+    return {
+        "out": out.detach(),
+        "grad_input": x.grad,
+        "grad_weight": conv.weight.grad,
+        "grad_gamma": bn.weight.grad,
+        "grad_beta": bn.bias.grad,
+        "running_mean": bn.running_mean,
+        "running_var": bn.running_var,
+        "num_batches_tracked": bn.num_batches_tracked,
+    }
+
+
+def assert_close_to(actual: dict, reference: dict, rtol: float, atol_fraction: float) -> None:
+    """Every entry within rtol, and within atol_fraction of the reference's largest magnitude."""
+    for name, ref in reference.items():
+        got = actual[name].detach().cpu().to(ref.dtype)
+        ref = ref.detach().cpu()
+        atol = atol_fraction * max(float(ref.abs().max()), 1e-12) if ref.is_floating_point() else 0
+        torch.testing.assert_close(got, ref, rtol=rtol, atol=atol, msg=lambda m: f"{name}: {m}")

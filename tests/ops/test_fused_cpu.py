@@ -1,0 +1,143 @@
+"""The CPU extension against the float64 reference: outputs, gradients, running statistics."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import assert_close_to, random_state, run_block
+from ganforge.ops import UpsampleBlock
+from ganforge.ops.registration import output_memory_format
+
+GEOMETRIES = {
+    "k4s2p1": dict(in_channels=6, out_channels=5, kernel_size=4, stride=2, padding=1, input_hw=(5, 4)),
+    "k4s1p0": dict(in_channels=7, out_channels=6, kernel_size=4, stride=1, padding=0, input_hw=(1, 1)),
+    "k7s1p0": dict(in_channels=5, out_channels=4, kernel_size=7, stride=1, padding=0, input_hw=(1, 1)),
+}
+LAYOUTS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
+
+
+def make_case(name: str, slope: float, batch: int = 4):
+    spec = dict(GEOMETRIES[name])
+    height, width = spec.pop("input_hw")
+    geometry = dict(spec, negative_slope=slope)
+    state = random_state(UpsampleBlock(**geometry, impl="torch"))
+    x = torch.randn(batch, spec["in_channels"], height, width)
+    with torch.no_grad():
+        out_shape = UpsampleBlock(**geometry, impl="torch").eval()(x).shape
+    return geometry, state, x, torch.randn(out_shape)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("slope", [0.0, 0.2])
+@pytest.mark.parametrize("name", GEOMETRIES)
+def test_cpu_matches_float64_reference(extension, name, slope, train, layout):
+    geometry, state, x, grad_out = make_case(name, slope)
+    reference = run_block(state, geometry, "torch", x, grad_out, train=train, dtype=torch.float64)
+    fused = run_block(state, geometry, "cpu", x, grad_out, train=train, memory_format=LAYOUTS[layout])
+    eager = run_block(state, geometry, "torch", x, grad_out, train=train, memory_format=LAYOUTS[layout])
+    assert_close_to(fused, reference, rtol=1e-5, atol_fraction=1e-5)
+    assert_close_to(eager, reference, rtol=1e-5, atol_fraction=1e-5)
+    wanted = output_memory_format(x.contiguous(memory_format=LAYOUTS[layout]))
+    assert fused["out"].is_contiguous(memory_format=wanted)
+
+
+def test_float64_kernel_matches_reference_exactly_enough(extension):
+    geometry, state, x, grad_out = make_case("k4s2p1", 0.2)
+    reference = run_block(state, geometry, "torch", x, grad_out, train=True, dtype=torch.float64)
+    fused = run_block(state, geometry, "cpu", x, grad_out, train=True, dtype=torch.float64)
+    assert_close_to(fused, reference, rtol=1e-11, atol_fraction=1e-11)
+
+
+def test_non_contiguous_input(extension):
+    geometry, state, x, grad_out = make_case("k4s2p1", 0.2)
+    wide = torch.randn(x.shape[0], x.shape[1], x.shape[2], 2 * x.shape[3])
+    strided = wide[..., ::2]
+    assert not strided.is_contiguous()
+    reference = run_block(state, geometry, "torch", strided.clone(), grad_out, train=True, dtype=torch.float64)
+    block = UpsampleBlock(**geometry, impl="cpu")
+    block.load_state_dict(state)
+    leaf = wide.clone().requires_grad_()
+    out = block(leaf[..., ::2])
+    out.backward(grad_out)
+    torch.testing.assert_close(out.double(), reference["out"], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(leaf.grad[..., ::2].double(), reference["grad_input"], rtol=1e-5,
+                               atol=1e-5 * float(reference["grad_input"].abs().max()))
+    assert float(leaf.grad[..., 1::2].abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_batch_one_with_spatial_extent(extension, layout):
+    geometry, state, x, grad_out = make_case("k4s2p1", 0.0, batch=1)
+    reference = run_block(state, geometry, "torch", x, grad_out, train=True, dtype=torch.float64)
+    fused = run_block(state, geometry, "cpu", x, grad_out, train=True, memory_format=LAYOUTS[layout])
+    assert_close_to(fused, reference, rtol=1e-5, atol_fraction=1e-5)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_large_mean_offset_keeps_variance(extension, layout):
+    """Inputs around 1000 and positive weights put the conv output's mean far above its spread;
+    statistics from raw sums of squares in float32 would cancel to garbage."""
+    geometry, state, x, grad_out = make_case("k4s1p0", 0.2, batch=16)
+    state["0.weight"] = state["0.weight"].abs() * 0.05 + 0.01
+    x = x + 1000.0
+    reference = run_block(state, geometry, "torch", x, grad_out, train=True, dtype=torch.float64)
+    fused = run_block(state, geometry, "cpu", x, grad_out, train=True, memory_format=LAYOUTS[layout])
+    # float32 cannot hold the conv output to better than ~1e-7 * 1000 / spread: tolerances follow.
+    spread = float(reference["running_var"].sqrt().min())
+    assert spread < 20, "the offset should dominate the spread for this test to mean anything"
+    assert_close_to(fused, reference, rtol=1e-3, atol_fraction=1e-3)
+
+
+def test_momentum_none_is_cumulative_average(extension):
+    geometry, state, x, grad_out = make_case("k4s2p1", 0.2)
+    blocks = {}
+    for impl in ("cpu", "torch"):
+        block = UpsampleBlock(**geometry, momentum=None, impl=impl)
+        block.load_state_dict(state)
+        blocks[impl] = block
+    for _ in range(3):
+        batch = torch.randn_like(x)
+        for block in blocks.values():
+            block(batch)
+    fused, eager = blocks["cpu"][1], blocks["torch"][1]
+    assert int(fused.num_batches_tracked) == int(eager.num_batches_tracked) == 6
+    torch.testing.assert_close(fused.running_mean, eager.running_mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fused.running_var, eager.running_var, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("impl", ["cpu", "torch"])
+def test_single_value_per_channel_is_refused_in_training(extension, impl):
+    block = UpsampleBlock(3, 2, kernel_size=1, stride=1, padding=0, impl=impl)
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
+        block(torch.randn(1, 3, 1, 1))
+    block.eval()
+    assert block(torch.randn(1, 3, 1, 1)).shape == (1, 2, 1, 1)
+
+
+def test_gradcheck_float64(extension):
+    from ganforge.ops import upsample_bn_act
+
+    x = torch.randn(2, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(3, 2, 4, 4, dtype=torch.float64, requires_grad=True)
+    gamma = (1 + 0.2 * torch.randn(2, dtype=torch.float64)).requires_grad_()
+    beta = (0.2 * torch.randn(2, dtype=torch.float64)).requires_grad_()
+    running_mean = 0.1 * torch.randn(2, dtype=torch.float64)
+    running_var = 0.5 + torch.rand(2, dtype=torch.float64)
+
+    def block(train):
+        return lambda *args: upsample_bn_act(
+            *args, running_mean, running_var, None, stride=2, padding=1, training=train,
+            momentum=0.0, negative_slope=0.2, impl="cpu")
+
+    for train in (True, False):
+        assert torch.autograd.gradcheck(block(train), (x, weight, gamma, beta))
+
+
+def test_double_backward_is_refused_clearly(extension):
+    block = UpsampleBlock(3, 2, impl="cpu").double()
+    x = torch.randn(2, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(block(x).square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="does not support double backward"):
+        grad.sum().backward()
