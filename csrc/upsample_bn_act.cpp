@@ -50,7 +50,46 @@ void check_operands(const at::Tensor& input, const at::Tensor& weight, const at:
               "ganforge::upsample_bn_act: stride and padding take two values");
 }
 
+void check_values_per_channel(const at::Tensor& y) {
+  const int64_t values_per_channel = y.numel() / std::max<int64_t>(y.size(1), 1);
+  TORCH_CHECK(values_per_channel > 1,
+              "Expected more than 1 value per channel when training, got input size ", y.sizes());
+}
+
 }  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_act_forward(
+    const BnActKernels& kernels, const at::Tensor& y_in, const at::Tensor& gamma,
+    const at::Tensor& beta, double eps, double negative_slope) {
+  TORCH_CHECK(y_in.dim() == 4, "ganforge::bn_act: input must be 4-D (N, C, H, W), got ", y_in.sizes());
+  const at::Tensor y = y_in.contiguous(output_memory_format(y_in));
+  check_values_per_channel(y);
+  const auto acc = accumulation_dtype(y);
+  auto [mean, var] = kernels.batch_stats(y);
+  at::Tensor out = kernels.forward_apply(y, mean, var, per_channel(gamma, acc),
+                                         per_channel(beta, acc), eps, negative_slope);
+  return {out, mean, var};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_act_backward(
+    const BnActKernels& kernels, const at::Tensor& grad_out, const at::Tensor& y_in,
+    const at::Tensor& gamma, const at::Tensor& beta, const at::Tensor& mean,
+    const at::Tensor& var, double eps, double negative_slope) {
+  const auto format = output_memory_format(y_in);
+  const auto acc = accumulation_dtype(y_in);
+  const at::Tensor y = y_in.contiguous(format);
+  const at::Tensor grad = grad_out.to(y.scalar_type()).contiguous(format);
+  const at::Tensor gamma_acc = per_channel(gamma, acc);
+  const at::Tensor beta_acc = per_channel(beta, acc);
+  const at::Tensor mean_acc = per_channel(mean, acc);
+  const at::Tensor var_acc = per_channel(var, acc);
+  auto [sum_dz, sum_dz_xmu] =
+      kernels.backward_reduce(grad, y, mean_acc, var_acc, gamma_acc, beta_acc, eps, negative_slope);
+  at::Tensor grad_y = kernels.backward_apply(grad, y, mean_acc, var_acc, gamma_acc, beta_acc,
+                                             sum_dz, sum_dz_xmu, eps, negative_slope, true);
+  return {grad_y, (sum_dz_xmu * (var_acc + eps).rsqrt()).to(gamma.scalar_type()),
+          sum_dz.to(beta.scalar_type())};
+}
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_forward(
     const BnActKernels& kernels, const at::Tensor& input, const at::Tensor& weight,
@@ -65,10 +104,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_forwa
   at::Tensor conv_out = at::conv_transpose2d(input, weight, {}, stride, padding).contiguous(format);
   const bool training = !running_mean.has_value();
   if (training) {
-    const int64_t values_per_channel = conv_out.numel() / std::max<int64_t>(conv_out.size(1), 1);
-    TORCH_CHECK(values_per_channel > 1,
-                "Expected more than 1 value per channel when training, got input size ",
-                conv_out.sizes());
+    check_values_per_channel(conv_out);
   }
   at::Tensor mean, var;
   if (training) {
@@ -146,4 +182,11 @@ TORCH_LIBRARY(ganforge, m) {
       "Tensor beta, Tensor conv_out, Tensor mean, Tensor var, bool training, int[2] stride, "
       "int[2] padding, float eps, float negative_slope, bool[4] output_mask) "
       "-> (Tensor grad_input, Tensor grad_weight, Tensor grad_gamma, Tensor grad_beta)");
+  m.def(
+      "bn_act(Tensor input, Tensor gamma, Tensor beta, float eps, float negative_slope) "
+      "-> (Tensor out, Tensor mean, Tensor var)");
+  m.def(
+      "bn_act_backward(Tensor grad_out, Tensor input, Tensor gamma, Tensor beta, Tensor mean, "
+      "Tensor var, float eps, float negative_slope) "
+      "-> (Tensor grad_input, Tensor grad_gamma, Tensor grad_beta)");
 }

@@ -35,6 +35,17 @@ struct BnActKernels {
                                double eps, double slope, bool training);
 };
 
+// The batch-norm + activation part alone, training mode: returns (out, mean, var).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_act_forward(
+    const BnActKernels& kernels, const at::Tensor& y, const at::Tensor& gamma,
+    const at::Tensor& beta, double eps, double negative_slope);
+
+// Returns (grad_y, grad_gamma, grad_beta) of bn_act_forward.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_act_backward(
+    const BnActKernels& kernels, const at::Tensor& grad_out, const at::Tensor& y,
+    const at::Tensor& gamma, const at::Tensor& beta, const at::Tensor& mean,
+    const at::Tensor& var, double eps, double negative_slope);
+
 // Returns (out, conv_out, mean, var). Training when running_mean/running_var are absent:
 // mean/var are the batch statistics; otherwise they are the running statistics.
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_forward(

@@ -408,10 +408,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_cpu(
                                   output_mask);
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_act_cpu(const at::Tensor& y,
+                                                          const at::Tensor& gamma,
+                                                          const at::Tensor& beta, double eps,
+                                                          double negative_slope) {
+  return bn_act_forward(kCpuKernels, y, gamma, beta, eps, negative_slope);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_act_backward_cpu(
+    const at::Tensor& grad_out, const at::Tensor& y, const at::Tensor& gamma,
+    const at::Tensor& beta, const at::Tensor& mean, const at::Tensor& var, double eps,
+    double negative_slope) {
+  return bn_act_backward(kCpuKernels, grad_out, y, gamma, beta, mean, var, eps, negative_slope);
+}
+
 }  // namespace
 }  // namespace ganforge
 
 TORCH_LIBRARY_IMPL(ganforge, CPU, m) {
   m.impl("upsample_bn_act", &ganforge::forward_cpu);
   m.impl("upsample_bn_act_backward", &ganforge::backward_cpu);
+  m.impl("bn_act", &ganforge::bn_act_cpu);
+  m.impl("bn_act_backward", &ganforge::bn_act_backward_cpu);
 }

@@ -385,10 +385,28 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_cuda(
                                   output_mask);
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_act_cuda(const at::Tensor& y,
+                                                          const at::Tensor& gamma,
+                                                          const at::Tensor& beta, double eps,
+                                                          double negative_slope) {
+  const c10::cuda::CUDAGuard guard(y.device());
+  return bn_act_forward(kCudaKernels, y, gamma, beta, eps, negative_slope);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_act_backward_cuda(
+    const at::Tensor& grad_out, const at::Tensor& y, const at::Tensor& gamma,
+    const at::Tensor& beta, const at::Tensor& mean, const at::Tensor& var, double eps,
+    double negative_slope) {
+  const c10::cuda::CUDAGuard guard(y.device());
+  return bn_act_backward(kCudaKernels, grad_out, y, gamma, beta, mean, var, eps, negative_slope);
+}
+
 }  // namespace
 }  // namespace ganforge
 
 TORCH_LIBRARY_IMPL(ganforge, CUDA, m) {
   m.impl("upsample_bn_act", &ganforge::forward_cuda);
   m.impl("upsample_bn_act_backward", &ganforge::backward_cuda);
+  m.impl("bn_act", &ganforge::bn_act_cuda);
+  m.impl("bn_act_backward", &ganforge::bn_act_backward_cuda);
 }

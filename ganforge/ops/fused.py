@@ -42,6 +42,15 @@ def upsample_bn_act(input: torch.Tensor, weight: torch.Tensor, gamma: torch.Tens
     return out
 
 
+def bn_act(input: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, *, eps: float = 1e-5,
+           negative_slope: float = 0.0, impl: str = "auto") -> torch.Tensor:
+    """BatchNorm2d (batch statistics, no running statistics) -> LeakyReLU, fused where built."""
+    if dispatch.resolve(impl, input) == "torch":
+        y = torch.nn.functional.batch_norm(input, None, None, gamma, beta, True, 0.0, eps)
+        return torch.nn.functional.leaky_relu(y, negative_slope)
+    return torch.ops.ganforge.bn_act(input, gamma, beta, eps, negative_slope)[0]
+
+
 def _pair(value) -> list[int]:
     return [value, value] if isinstance(value, int) else [int(v) for v in value]
 

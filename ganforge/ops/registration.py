@@ -1,4 +1,5 @@
-"""Python-side rules of ``torch.ops.ganforge.upsample_bn_act``: fake (meta) kernels for
+"""Python-side rules of ``torch.ops.ganforge.upsample_bn_act`` (and of ``bn_act``, its
+batch-norm + activation part alone, training mode): fake (meta) kernels for
 tracing and ``torch.compile``, and autograd, registered once the C++ ops are loaded.
 
 The op is functional: it returns (out, conv_out, mean, var) and leaves running statistics
@@ -12,6 +13,8 @@ import torch
 
 FORWARD = "ganforge::upsample_bn_act"
 BACKWARD = "ganforge::upsample_bn_act_backward"
+BN_ACT = "ganforge::bn_act"
+BN_ACT_BACKWARD = "ganforge::bn_act_backward"
 
 
 def output_memory_format(input: torch.Tensor) -> torch.memory_format:
@@ -73,9 +76,37 @@ def _backward(ctx, grad_out, _grad_conv_out, _grad_mean, _grad_var):
             None, None, None, None, None, None)
 
 
+def _fake_bn_act(input, gamma, beta, eps, negative_slope):
+    out = torch.empty(input.shape, dtype=input.dtype, device=input.device,
+                      memory_format=output_memory_format(input))
+    stats = dict(dtype=accumulation_dtype(input.dtype), device=input.device)
+    return out, torch.empty(input.shape[1], **stats), torch.empty(input.shape[1], **stats)
+
+
+def _fake_bn_act_backward(grad_out, input, gamma, beta, mean, var, eps, negative_slope):
+    grad_input = torch.empty(input.shape, dtype=input.dtype, device=input.device,
+                             memory_format=output_memory_format(input))
+    return grad_input, torch.empty_like(gamma), torch.empty_like(beta)
+
+
+def _setup_bn_act_context(ctx, inputs, output):
+    input, gamma, beta, eps, slope = inputs
+    _out, mean, var = output
+    ctx.save_for_backward(input, gamma, beta, mean, var)
+    ctx.eps, ctx.negative_slope = eps, slope
+    ctx.mark_non_differentiable(mean, var)
+
+
+def _bn_act_backward(ctx, grad_out, _grad_mean, _grad_var):
+    input, gamma, beta, mean, var = ctx.saved_tensors
+    grads = torch.ops.ganforge.bn_act_backward(grad_out, input, gamma, beta, mean, var, ctx.eps,
+                                              ctx.negative_slope)
+    return (*grads, None, None)
+
+
 def _refuse_double_backward(ctx, *grads):
-    raise RuntimeError("ganforge::upsample_bn_act does not support double backward "
-                       "(create_graph=True through the fused block); use impl='torch' for that")
+    raise RuntimeError("ganforge's fused ops do not support double backward "
+                       "(create_graph=True through a fused block); use impl='torch' for that")
 
 
 def register_python_rules() -> None:
@@ -83,3 +114,7 @@ def register_python_rules() -> None:
     torch.library.register_fake(BACKWARD)(_fake_backward)
     torch.library.register_autograd(FORWARD, _backward, setup_context=_setup_context)
     torch.library.register_autograd(BACKWARD, _refuse_double_backward)
+    torch.library.register_fake(BN_ACT)(_fake_bn_act)
+    torch.library.register_fake(BN_ACT_BACKWARD)(_fake_bn_act_backward)
+    torch.library.register_autograd(BN_ACT, _bn_act_backward, setup_context=_setup_bn_act_context)
+    torch.library.register_autograd(BN_ACT_BACKWARD, _refuse_double_backward)

@@ -96,3 +96,25 @@ def test_dcgan_generator_on_fused_blocks_matches_reference(extension, size):
                                    atol=1e-5 * float(grad.abs().max()) + 1e-7, msg=name)
     torch.testing.assert_close(fused.state_dict()["blocks.0.1.running_var"],
                                reference.state_dict()["blocks.0.1.running_var"])
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last],
+                         ids=["nchw", "channels_last"])
+def test_bn_act_part_alone(extension, memory_format):
+    from ganforge.ops import bn_act
+
+    y = (torch.randn(3, 4, 5, 6) * 2 + 7).contiguous(memory_format=memory_format).requires_grad_()
+    gamma = (1 + 0.2 * torch.randn(4)).requires_grad_()
+    beta = torch.randn(4, requires_grad=True)
+    torch.library.opcheck(torch.ops.ganforge.bn_act.default, (y, gamma, beta, 1e-5, 0.2))
+    grad = torch.randn(3, 4, 5, 6)
+    results = []
+    for impl, dtype in (("cpu", torch.float32), ("torch", torch.float64)):
+        leaves = [t.detach().to(dtype).requires_grad_() for t in (y, gamma, beta)]
+        out = bn_act(*leaves, negative_slope=0.2, impl=impl)
+        out.backward(grad.to(dtype))
+        results.append([out, *(t.grad for t in leaves)])
+    for got, want in zip(*results):
+        torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+    leaves = [t.detach().double().requires_grad_() for t in (y[:2, :, :3, :3], gamma, beta)]
+    assert torch.autograd.gradcheck(lambda *a: bn_act(*a, negative_slope=0.2, impl="cpu"), leaves)
