@@ -58,14 +58,58 @@ Affine<scalar_t> make_affine(const at::Tensor& mean, const at::Tensor& var, cons
   return a;
 }
 
+// Branch-free selects; setup.py compiles with -fno-trapping-math so the compiler may turn
+// them into vector blends (otherwise each element costs a mispredicted branch).
 template <typename scalar_t>
 inline scalar_t leaky(scalar_t z, scalar_t slope) {
-  return z > scalar_t(0) ? z : z * slope;
+  const scalar_t scaled = z * slope;
+  return z > scalar_t(0) ? z : scaled;
+}
+
+// grad * act'(z), branch-free as above.
+template <typename scalar_t>
+inline scalar_t leaky_grad(scalar_t z, scalar_t grad, scalar_t slope) {
+  const scalar_t scaled = grad * slope;
+  return z > scalar_t(0) ? grad : scaled;
+}
+
+// Row kernels take everything by value or __restrict__ pointer: values captured by reference
+// from an enclosing lambda may alias the output, which stops the loop from vectorizing.
+
+// out = leaky((x - mean) * scale + shift) over a row of one channel (NCHW plane).
+template <typename scalar_t>
+inline void forward_plane(const scalar_t* __restrict__ in, scalar_t* __restrict__ out, int64_t len,
+                          scalar_t mean, scalar_t scale, scalar_t shift, scalar_t slope) {
+  for (int64_t i = 0; i < len; ++i) {
+    out[i] = leaky((in[i] - mean) * scale + shift, slope);
+  }
+}
+
+// The same over a channels-last pixel row, coefficients per channel.
+template <typename scalar_t>
+inline void forward_pixel(const scalar_t* __restrict__ in, scalar_t* __restrict__ out, int64_t C,
+                          const scalar_t* __restrict__ mean, const scalar_t* __restrict__ scale,
+                          const scalar_t* __restrict__ shift, scalar_t slope) {
+  for (int64_t c = 0; c < C; ++c) {
+    out[c] = leaky((in[c] - mean[c]) * scale[c] + shift[c], slope);
+  }
+}
+
+// grad_y = k * (dz - c1 - (x - mean) * c2) over an NCHW plane.
+template <typename scalar_t>
+inline void backward_plane(const scalar_t* __restrict__ grad, const scalar_t* __restrict__ in,
+                           scalar_t* __restrict__ out, int64_t len, scalar_t mean, scalar_t scale,
+                           scalar_t shift, scalar_t k, scalar_t c1, scalar_t c2, scalar_t slope) {
+  for (int64_t i = 0; i < len; ++i) {
+    const scalar_t xm = in[i] - mean;
+    const scalar_t dz = leaky_grad(xm * scale + shift, grad[i], slope);
+    out[i] = k * (dz - c1 - xm * c2);
+  }
 }
 
 // Sums of (x - shift) and (x - shift)^2 over one contiguous row.
 template <typename scalar_t>
-inline void shifted_moments(const scalar_t* row, int64_t len, scalar_t shift, double& s1,
+inline void shifted_moments(const scalar_t* __restrict__ row, int64_t len, scalar_t shift, double& s1,
                             double& s2) {
   scalar_t a1[kLanes] = {};
   scalar_t a2[kLanes] = {};
@@ -93,7 +137,7 @@ inline void shifted_moments(const scalar_t* row, int64_t len, scalar_t shift, do
 
 // Sums of dz and dz * (x - mean) over one contiguous row, dz = grad * act'(z).
 template <typename scalar_t>
-inline void grad_moments(const scalar_t* grad, const scalar_t* row, int64_t len, scalar_t mean,
+inline void grad_moments(const scalar_t* __restrict__ grad, const scalar_t* __restrict__ row, int64_t len, scalar_t mean,
                          scalar_t scale, scalar_t shift, scalar_t slope, double& s1, double& s2) {
   scalar_t a1[kLanes] = {};
   scalar_t a2[kLanes] = {};
@@ -102,7 +146,7 @@ inline void grad_moments(const scalar_t* grad, const scalar_t* row, int64_t len,
     for (int j = 0; j < kLanes; ++j) {
       const scalar_t xm = row[i + j] - mean;
       const scalar_t z = xm * scale + shift;
-      const scalar_t dz = z > scalar_t(0) ? grad[i + j] : grad[i + j] * slope;
+      const scalar_t dz = leaky_grad(z, grad[i + j], slope);
       a1[j] += dz;
       a2[j] += dz * xm;
     }
@@ -111,7 +155,7 @@ inline void grad_moments(const scalar_t* grad, const scalar_t* row, int64_t len,
   for (; i < len; ++i) {
     const scalar_t xm = row[i] - mean;
     const scalar_t z = xm * scale + shift;
-    const scalar_t dz = z > scalar_t(0) ? grad[i] : grad[i] * slope;
+    const scalar_t dz = leaky_grad(z, grad[i], slope);
     t1 += dz;
     t2 += static_cast<double>(dz) * xm;
   }
@@ -215,23 +259,14 @@ void forward_apply_typed(const at::Tensor& y, at::Tensor& out, const Affine<scal
     const scalar_t* shift = a.shift.data();
     at::parallel_for(0, N * HW, std::max<int64_t>(1, 16384 / C), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
-        const scalar_t* row = in + r * C;
-        scalar_t* dst = o + r * C;
-        for (int64_t c = 0; c < C; ++c) {
-          dst[c] = leaky((row[c] - mean[c]) * scale[c] + shift[c], slope);
-        }
+        forward_pixel(in + r * C, o + r * C, C, mean, scale, shift, slope);
       }
     });
   } else {
     at::parallel_for(0, N * C, std::max<int64_t>(1, 16384 / HW), [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         const int64_t c = p % C;
-        const scalar_t mean = a.mean[c], scale = a.scale[c], shift = a.shift[c];
-        const scalar_t* row = in + p * HW;
-        scalar_t* dst = o + p * HW;
-        for (int64_t i = 0; i < HW; ++i) {
-          dst[i] = leaky((row[i] - mean) * scale + shift, slope);
-        }
+        forward_plane(in + p * HW, o + p * HW, HW, a.mean[c], a.scale[c], a.shift[c], slope);
       }
     });
   }
@@ -271,7 +306,7 @@ void backward_reduce_typed(const at::Tensor& grad, const at::Tensor& y, const Af
                              for (int64_t c = 0; c < C; ++c) {
                                const scalar_t xm = row[c] - mean[c];
                                const scalar_t z = xm * scale[c] + shift[c];
-                               const scalar_t dz = z > scalar_t(0) ? grow[c] : grow[c] * slope;
+                               const scalar_t dz = leaky_grad(z, grow[c], slope);
                                p1[c] += dz;
                                p2[c] += static_cast<double>(dz) * xm;
                              }
@@ -332,7 +367,7 @@ void backward_apply_typed(const at::Tensor& grad, const at::Tensor& y, at::Tenso
         for (int64_t c = 0; c < C; ++c) {
           const scalar_t xm = row[c] - a.mean[c];
           const scalar_t z = xm * a.scale[c] + a.shift[c];
-          const scalar_t dz = z > scalar_t(0) ? grow[c] : grow[c] * slope;
+          const scalar_t dz = leaky_grad(z, grow[c], slope);
           dst[c] = k[c] * (dz - c1[c] - xm * c2[c]);
         }
       }
@@ -341,17 +376,8 @@ void backward_apply_typed(const at::Tensor& grad, const at::Tensor& y, at::Tenso
     at::parallel_for(0, N * C, std::max<int64_t>(1, 16384 / HW), [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         const int64_t c = p % C;
-        const scalar_t mean = a.mean[c], scale = a.scale[c], shift = a.shift[c];
-        const scalar_t kc = k[c], c1c = c1[c], c2c = c2[c];
-        const scalar_t* row = in + p * HW;
-        const scalar_t* grow = g + p * HW;
-        scalar_t* dst = gy + p * HW;
-        for (int64_t i = 0; i < HW; ++i) {
-          const scalar_t xm = row[i] - mean;
-          const scalar_t z = xm * scale + shift;
-          const scalar_t dz = z > scalar_t(0) ? grow[i] : grow[i] * slope;
-          dst[i] = kc * (dz - c1c - xm * c2c);
-        }
+        backward_plane(g + p * HW, in + p * HW, gy + p * HW, HW, a.mean[c], a.scale[c],
+                       a.shift[c], k[c], c1[c], c2[c], slope);
       }
     });
   }
