@@ -8,6 +8,7 @@ from typing import Any, Mapping, Optional
 
 import torch
 
+from ..errors import InvalidPluginError
 from ..interfaces import ModelSpec, instantiate_plugin
 from ..training.config import plugin_defaults
 
@@ -26,13 +27,19 @@ def fail(check: str, message: str) -> None:
 def as_instance(kind: str, obj: Any) -> Any:
     """Validate a plugin class (or the class of an instance) as ganforge does on load."""
     cls = obj if inspect.isclass(obj) else type(obj)
-    instance = instantiate_plugin(kind, cls, f"{kind} {cls.__module__}.{cls.__name__}")
+    try:
+        instance = instantiate_plugin(kind, cls, f"{kind} {cls.__module__}.{cls.__name__}")
+    except InvalidPluginError as exc:
+        fail("interface", str(exc))
     return instance if inspect.isclass(obj) else obj
 
 
 def checked_defaults(plugin: Any) -> dict[str, Any]:
     """The plugin's training defaults, after checking they name real TrainConfig fields."""
-    return plugin_defaults(getattr(plugin, "defaults", {}), type(plugin).__name__)
+    try:
+        return plugin_defaults(getattr(plugin, "defaults", {}), type(plugin).__name__)
+    except InvalidPluginError as exc:
+        fail("declarations", str(exc))
 
 
 def resolved_options(arch: Any, overrides: Optional[Mapping[str, Any]]) -> dict[str, Any]:

@@ -134,6 +134,22 @@ def test_broken_architectures_are_caught(arch, check, words):
     assert line is not None and "\n" not in line
 
 
+class BadDefaults(Tiny):
+    defaults = {"learning_rate": 0.1}
+
+
+class MissingMethod(Architecture):
+    def build_generator(self, spec):
+        return TinyG(spec)
+
+
+def test_interface_and_declaration_errors_are_conformance_errors():
+    with pytest.raises(ConformanceError, match="^declarations: .*unknown training option.*learning_rate"):
+        check_architecture(BadDefaults)
+    with pytest.raises(ConformanceError, match="^interface: .*missing method.*build_discriminator"):
+        check_architecture(MissingMethod)
+
+
 def test_unknown_option_override_is_reported():
     with pytest.raises(ConformanceError, match="not options of Tiny"):
         check_architecture(Tiny, options={"width": 3})

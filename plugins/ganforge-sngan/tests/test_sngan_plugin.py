@@ -48,17 +48,18 @@ def test_generator_is_built_from_the_core_upsampling_blocks():
 
 
 def test_every_discriminator_weight_is_spectrally_normalised():
+    torch.manual_seed(0)
     D = SNGAN().build_discriminator(spec(28, 1))
     layers = [m for m in D.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
     D.train()
-    x = torch.randn(4, 1, 28, 28)
-    for _ in range(30):  # power iterations converge: the largest singular value becomes 1
-        D(x)
+    for m in layers:
+        for _ in range(200):  # in train mode every access runs one power iteration
+            m.weight
     D.eval()
     for m in layers:
         w = m.weight.detach().flatten(1)
-        assert torch.linalg.matrix_norm(w, ord=2) == pytest.approx(1.0, abs=1e-2)
+        assert torch.linalg.matrix_norm(w, ord=2) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_hinge_values():
