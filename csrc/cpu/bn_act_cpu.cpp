@@ -107,12 +107,36 @@ inline void backward_plane(const scalar_t* __restrict__ grad, const scalar_t* __
   }
 }
 
-// Sums of (x - shift) and (x - shift)^2 over one contiguous row.
+// kLanes running float sums per quantity (vectorizable without reassociation), added into
+// float64 totals by flush(); callers flush every ~kFlushElements values so the float lanes
+// never sum long runs. Short rows (4x4 planes) therefore cost no per-row reduction.
+constexpr int64_t kFlushElements = 4096;
+
 template <typename scalar_t>
-inline void shifted_moments(const scalar_t* __restrict__ row, int64_t len, scalar_t shift, double& s1,
-                            double& s2) {
+struct LaneSums {
   scalar_t a1[kLanes] = {};
   scalar_t a2[kLanes] = {};
+  double s1 = 0, s2 = 0;
+
+  void flush() {
+    for (int j = 0; j < kLanes; ++j) {
+      s1 += a1[j];
+      s2 += a2[j];
+      a1[j] = 0;
+      a2[j] = 0;
+    }
+  }
+};
+
+// Adds (x - shift) and (x - shift)^2 over one contiguous row.
+template <typename scalar_t>
+inline void shifted_moments(const scalar_t* __restrict__ row, int64_t len, scalar_t shift,
+                            LaneSums<scalar_t>& sums) {
+  scalar_t a1[kLanes], a2[kLanes];
+  for (int j = 0; j < kLanes; ++j) {
+    a1[j] = sums.a1[j];
+    a2[j] = sums.a2[j];
+  }
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes) {
     for (int j = 0; j < kLanes; ++j) {
@@ -121,50 +145,50 @@ inline void shifted_moments(const scalar_t* __restrict__ row, int64_t len, scala
       a2[j] += d * d;
     }
   }
-  double t1 = 0, t2 = 0;
+  for (int j = 0; j < kLanes; ++j) {
+    sums.a1[j] = a1[j];
+    sums.a2[j] = a2[j];
+  }
   for (; i < len; ++i) {
     const double d = static_cast<double>(row[i] - shift);
-    t1 += d;
-    t2 += d * d;
+    sums.s1 += d;
+    sums.s2 += d * d;
   }
-  for (int j = 0; j < kLanes; ++j) {
-    t1 += a1[j];
-    t2 += a2[j];
-  }
-  s1 += t1;
-  s2 += t2;
 }
 
-// Sums of dz and dz * (x - mean) over one contiguous row, dz = grad * act'(z).
+// Adds dz and dz * (x - mean) over one contiguous row, dz = grad * act'(z).
 template <typename scalar_t>
-inline void grad_moments(const scalar_t* __restrict__ grad, const scalar_t* __restrict__ row, int64_t len, scalar_t mean,
-                         scalar_t scale, scalar_t shift, scalar_t slope, double& s1, double& s2) {
-  scalar_t a1[kLanes] = {};
-  scalar_t a2[kLanes] = {};
+inline void grad_moments(const scalar_t* __restrict__ grad, const scalar_t* __restrict__ row,
+                         int64_t len, scalar_t mean, scalar_t scale, scalar_t shift,
+                         scalar_t slope, LaneSums<scalar_t>& sums) {
+  scalar_t a1[kLanes], a2[kLanes];
+  for (int j = 0; j < kLanes; ++j) {
+    a1[j] = sums.a1[j];
+    a2[j] = sums.a2[j];
+  }
   int64_t i = 0;
   for (; i + kLanes <= len; i += kLanes) {
     for (int j = 0; j < kLanes; ++j) {
       const scalar_t xm = row[i + j] - mean;
-      const scalar_t z = xm * scale + shift;
-      const scalar_t dz = leaky_grad(z, grad[i + j], slope);
+      const scalar_t dz = leaky_grad(xm * scale + shift, grad[i + j], slope);
       a1[j] += dz;
       a2[j] += dz * xm;
     }
   }
-  double t1 = 0, t2 = 0;
+  for (int j = 0; j < kLanes; ++j) {
+    sums.a1[j] = a1[j];
+    sums.a2[j] = a2[j];
+  }
   for (; i < len; ++i) {
     const scalar_t xm = row[i] - mean;
-    const scalar_t z = xm * scale + shift;
-    const scalar_t dz = leaky_grad(z, grad[i], slope);
-    t1 += dz;
-    t2 += static_cast<double>(dz) * xm;
+    const scalar_t dz = leaky_grad(xm * scale + shift, grad[i], slope);
+    sums.s1 += dz;
+    sums.s2 += static_cast<double>(dz) * xm;
   }
-  for (int j = 0; j < kLanes; ++j) {
-    t1 += a1[j];
-    t2 += a2[j];
-  }
-  s1 += t1;
-  s2 += t2;
+}
+
+int64_t rows_per_flush(int64_t row_length) {
+  return std::max<int64_t>(1, kFlushElements / std::max<int64_t>(row_length, 1));
 }
 
 // Channels-last reduction: per-thread C-long float64 partials, summed at the end.
@@ -216,13 +240,18 @@ void batch_stats_typed(const at::Tensor& y, at::Tensor& mean, at::Tensor& var) {
                          });
   } else {
     at::parallel_for(0, C, 1, [&](int64_t begin, int64_t end) {
+      const int64_t flush_every = rows_per_flush(HW);
       for (int64_t c = begin; c < end; ++c) {
-        double a = 0, b = 0;
+        LaneSums<scalar_t> sums;
         for (int64_t n = 0; n < N; ++n) {
-          shifted_moments(data + (n * C + c) * HW, HW, shift[c], a, b);
+          shifted_moments(data + (n * C + c) * HW, HW, shift[c], sums);
+          if ((n + 1) % flush_every == 0) {
+            sums.flush();
+          }
         }
-        s1[c] = a;
-        s2[c] = b;
+        sums.flush();
+        s1[c] = sums.s1;
+        s2[c] = sums.s2;
       }
     });
   }
@@ -314,14 +343,19 @@ void backward_reduce_typed(const at::Tensor& grad, const at::Tensor& y, const Af
                          });
   } else {
     at::parallel_for(0, C, 1, [&](int64_t begin, int64_t end) {
+      const int64_t flush_every = rows_per_flush(HW);
       for (int64_t c = begin; c < end; ++c) {
-        double s1 = 0, s2 = 0;
+        LaneSums<scalar_t> sums;
         for (int64_t n = 0; n < N; ++n) {
           const int64_t offset = (n * C + c) * HW;
-          grad_moments(g + offset, in + offset, HW, a.mean[c], a.scale[c], a.shift[c], slope, s1, s2);
+          grad_moments(g + offset, in + offset, HW, a.mean[c], a.scale[c], a.shift[c], slope, sums);
+          if ((n + 1) % flush_every == 0) {
+            sums.flush();
+          }
         }
-        sum_dz[c] = s1;
-        sum_dz_xmu[c] = s2;
+        sums.flush();
+        sum_dz[c] = sums.s1;
+        sum_dz_xmu[c] = sums.s2;
       }
     });
   }

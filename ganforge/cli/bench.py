@@ -48,7 +48,7 @@ def bench(
                 for part, make in (("block", block_runners), ("bn+act", bn_act_runners)):
                     case = f"{part} {shape.name} b{size} {dtype} {pass_}"
                     runners = make(shape, size, device, torch_dtype, pass_, include_compile)
-                    results[case] = {impl: median_seconds(run, device, repeats) for impl, run in runners.items()}
+                    results[case] = median_seconds(runners, device, repeats)
                     if part == "bn+act":
                         bytes_per_element = torch.finfo(torch_dtype).bits // 8
                         elements = bn_act_elements(shape, size) * bytes_per_element

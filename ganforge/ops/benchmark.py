@@ -43,24 +43,31 @@ PASSES = ("fwd", "fwd+bwd")
 TRAFFIC_FLOOR = {"eager": {"fwd": 5, "fwd+bwd": 13}, "fused": {"fwd": 3, "fwd+bwd": 8}}
 
 
-def median_seconds(fn: Callable[[], object], device: str, repeats: int, warmup: int = 2) -> float:
-    """Median wall time of fn; on CUDA measured with events and synchronized."""
-    for _ in range(warmup):
-        fn()
-    times = []
+def median_seconds(runners: dict[str, Callable[[], object]], device: str, repeats: int,
+                   warmup: int = 2) -> dict[str, float]:
+    """Median wall time of each runner. Repetitions are interleaved across runners so that load
+    from other processes hits all implementations alike; on CUDA, CUDA events time each step."""
+    for run in runners.values():
+        for _ in range(warmup):
+            run()
+    times: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(repeats):
-        if device == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1000)
-        else:
-            begin = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - begin)
-    return statistics.median(times)
+        for name, run in runners.items():
+            times[name].append(_time_once(run, device))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _time_once(run: Callable[[], object], device: str) -> float:
+    if device == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        run()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1000
+    begin = time.perf_counter()
+    run()
+    return time.perf_counter() - begin
 
 
 def _step(forward: Callable[[], torch.Tensor], grad: torch.Tensor | None) -> Callable[[], None]:
@@ -88,9 +95,17 @@ def block_runners(shape: BlockShape, batch: int, device: str, dtype: torch.dtype
         block = UpsampleBlock(*geometry, impl=impl).to(device=device, dtype=dtype)
         runners[label] = _step(lambda block=block: block(x), grad)
     if include_compile:
-        compiled = torch.compile(UpsampleBlock(*geometry, impl="torch").to(device=device, dtype=dtype))
+        compiled = _compile(UpsampleBlock(*geometry, impl="torch").to(device=device, dtype=dtype))
         runners["compile"] = _step(lambda: compiled(x), grad)
     return runners
+
+
+def _compile(fn):
+    """A fresh static-shape compilation per case: recompiling one code object for every block
+    shape would switch to dynamic shapes (a different, here failing, inductor path) and run
+    into dynamo's recompile limit."""
+    torch._dynamo.reset()
+    return torch.compile(fn, dynamic=False)
 
 
 def _reference_bn_act(y, gamma, beta):
@@ -111,7 +126,7 @@ def bn_act_runners(shape: BlockShape, batch: int, device: str, dtype: torch.dtyp
     if auto_choice(device, dtype) != "torch":
         runners["fused"] = _step(lambda: bn_act(y, gamma, beta, impl=device), grad)
     if include_compile:
-        compiled = torch.compile(_reference_bn_act)
+        compiled = _compile(_reference_bn_act)
         runners["compile"] = _step(lambda: compiled(y, gamma, beta), grad)
     return runners
 
