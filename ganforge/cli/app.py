@@ -42,6 +42,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
+    from .bench import bench
     from .info import info
     from .plugins import plugins
     from .sample import sample
@@ -51,6 +52,7 @@ def _register() -> None:
     app.command("sample")(sample)
     app.command("plugins")(plugins)
     app.command("info")(info)
+    app.command("bench")(bench)
 
 
 _register()
