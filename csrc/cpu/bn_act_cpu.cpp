@@ -22,6 +22,14 @@ namespace {
 
 constexpr int kLanes = 16;
 
+// The row kernels are built for AVX-512, AVX2 and baseline x86-64 and picked at load time
+// (GCC target_clones), so one binary uses the machine's vector width.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define GANFORGE_ROW_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define GANFORGE_ROW_KERNEL inline
+#endif
+
 bool is_channels_last(const at::Tensor& y) {
   return output_memory_format(y) == at::MemoryFormat::ChannelsLast;
 }
@@ -78,7 +86,7 @@ inline scalar_t leaky_grad(scalar_t z, scalar_t grad, scalar_t slope) {
 
 // out = leaky((x - mean) * scale + shift) over a row of one channel (NCHW plane).
 template <typename scalar_t>
-inline void forward_plane(const scalar_t* __restrict__ in, scalar_t* __restrict__ out, int64_t len,
+GANFORGE_ROW_KERNEL void forward_plane(const scalar_t* __restrict__ in, scalar_t* __restrict__ out, int64_t len,
                           scalar_t mean, scalar_t scale, scalar_t shift, scalar_t slope) {
   for (int64_t i = 0; i < len; ++i) {
     out[i] = leaky((in[i] - mean) * scale + shift, slope);
@@ -87,7 +95,7 @@ inline void forward_plane(const scalar_t* __restrict__ in, scalar_t* __restrict_
 
 // The same over a channels-last pixel row, coefficients per channel.
 template <typename scalar_t>
-inline void forward_pixel(const scalar_t* __restrict__ in, scalar_t* __restrict__ out, int64_t C,
+GANFORGE_ROW_KERNEL void forward_pixel(const scalar_t* __restrict__ in, scalar_t* __restrict__ out, int64_t C,
                           const scalar_t* __restrict__ mean, const scalar_t* __restrict__ scale,
                           const scalar_t* __restrict__ shift, scalar_t slope) {
   for (int64_t c = 0; c < C; ++c) {
@@ -97,7 +105,7 @@ inline void forward_pixel(const scalar_t* __restrict__ in, scalar_t* __restrict_
 
 // grad_y = k * (dz - c1 - (x - mean) * c2) over an NCHW plane.
 template <typename scalar_t>
-inline void backward_plane(const scalar_t* __restrict__ grad, const scalar_t* __restrict__ in,
+GANFORGE_ROW_KERNEL void backward_plane(const scalar_t* __restrict__ grad, const scalar_t* __restrict__ in,
                            scalar_t* __restrict__ out, int64_t len, scalar_t mean, scalar_t scale,
                            scalar_t shift, scalar_t k, scalar_t c1, scalar_t c2, scalar_t slope) {
   for (int64_t i = 0; i < len; ++i) {
@@ -130,7 +138,7 @@ struct LaneSums {
 
 // Adds (x - shift) and (x - shift)^2 over one contiguous row.
 template <typename scalar_t>
-inline void shifted_moments(const scalar_t* __restrict__ row, int64_t len, scalar_t shift,
+GANFORGE_ROW_KERNEL void shifted_moments(const scalar_t* __restrict__ row, int64_t len, scalar_t shift,
                             LaneSums<scalar_t>& sums) {
   scalar_t a1[kLanes], a2[kLanes];
   for (int j = 0; j < kLanes; ++j) {
@@ -158,7 +166,7 @@ inline void shifted_moments(const scalar_t* __restrict__ row, int64_t len, scala
 
 // Adds dz and dz * (x - mean) over one contiguous row, dz = grad * act'(z).
 template <typename scalar_t>
-inline void grad_moments(const scalar_t* __restrict__ grad, const scalar_t* __restrict__ row,
+GANFORGE_ROW_KERNEL void grad_moments(const scalar_t* __restrict__ grad, const scalar_t* __restrict__ row,
                          int64_t len, scalar_t mean, scalar_t scale, scalar_t shift,
                          scalar_t slope, LaneSums<scalar_t>& sums) {
   scalar_t a1[kLanes], a2[kLanes];
