@@ -13,7 +13,7 @@ from torch import nn
 from .. import registry
 from ..data import ImageData, load_dataset
 from ..devices import resolve_device
-from ..errors import GanforgeError
+from ..errors import GanforgeError, InvalidPluginError
 from ..interfaces import Architecture, Loss, ModelSpec
 from .config import TrainConfig, plugin_defaults, read_toml, validate
 from .optim import make_optimizer
@@ -96,9 +96,41 @@ def _parse_like(value: Any, default: Any, key: str) -> Any:
         raise GanforgeError(f"option {key}={value!r}: expected {type(default).__name__}") from None
 
 
+def check_network_shapes(generator: nn.Module, discriminator: nn.Module, spec: ModelSpec,
+                         device: torch.device, where: str) -> None:
+    """One tiny forward pass of each network, so a plugin that breaks the output contract
+    fails here with its name, not with a PyTorch error deep inside training."""
+    n = 2
+    labels = torch.arange(n, device=device) % spec.num_classes if spec.num_classes else None
+    state = torch.get_rng_state()
+    modes = generator.training, discriminator.training
+    generator.eval()  # eval: no batch-norm running statistics are touched
+    discriminator.eval()
+    try:
+        with torch.no_grad():
+            images = generator(torch.randn(n, spec.latent_dim, device=device), labels)
+            if tuple(images.shape) != (n, *spec.image_shape):
+                raise InvalidPluginError(f"{where}: the generator returned shape {tuple(images.shape)}, "
+                                         f"expected {(n, *spec.image_shape)}")
+            logits = discriminator(images, labels)
+            if tuple(logits.shape) != (n,):
+                raise InvalidPluginError(f"{where}: the discriminator returned shape {tuple(logits.shape)} "
+                                         f"for {n} images, expected ({n},)")
+    except InvalidPluginError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the plugin's networks failed on a valid input
+        raise InvalidPluginError(f"{where}: a forward pass on {n} images of shape {spec.image_shape} "
+                                 f"raised {type(exc).__name__}: {exc}") from exc
+    finally:
+        torch.set_rng_state(state)
+        generator.train(modes[0])
+        discriminator.train(modes[1])
+
+
 def build_run(config: TrainConfig) -> Run:
     """Load the data and build everything a run needs. Writes nothing."""
-    architecture = registry.load_architecture(config.arch)
+    loaded_arch = registry.load("architecture", config.arch)
+    architecture = loaded_arch.obj
     loss = registry.load_loss(config.loss or DEFAULT_LOSS)
     device = resolve_device(config.device)
     data = load_dataset(config.dataset, config.data_root, config.image_size, config.channels)
@@ -121,6 +153,7 @@ def build_run(config: TrainConfig) -> Run:
     torch.manual_seed(config.seed)
     generator = architecture.build_generator(spec).to(device)
     discriminator = architecture.build_discriminator(spec).to(device)
+    check_network_shapes(generator, discriminator, spec, device, loaded_arch.found.where)
     return Run(
         config=config,
         architecture=architecture,

@@ -145,6 +145,15 @@ def test_training_a_broken_architecture_is_one_line_error(everything_broken, tmp
     assert not (tmp_path / "runs").exists()
 
 
+def test_training_an_architecture_with_the_wrong_output_shape_is_one_line_error(everything_broken, tmp_path):
+    result = invoke("train", "too-big", "--steps", "1", "--runs-dir", tmp_path)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "wrong-shape" in lines[0]
+    assert "the generator returned shape (2, 1, 3, 3), expected (2, 1, 28, 28)" in lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("loss, words", [("two-args", "bad-signature 0.3"), ("a-function", "not-a-class 0.3"),
                                          ("shared-name", "clash-one")])
 def test_training_with_a_broken_loss_is_one_line_error(everything_broken, tmp_path, loss, words):
