@@ -142,11 +142,12 @@ class Loss(abc.ABC):
         """Loss for the generator."""
 
 
-def split_loss(result: LossResult) -> tuple["torch.Tensor", dict[str, "torch.Tensor"]]:
-    """Normalise a LossResult into (total, extra terms)."""
+def split_loss(result: LossResult, owner: str = "a loss") -> tuple["torch.Tensor", dict[str, "torch.Tensor"]]:
+    """Normalise a LossResult into (total, extra terms); ``owner`` names the loss in errors."""
     if isinstance(result, Mapping):
         if "loss" not in result:
-            raise InvalidPluginError("a loss that returns a mapping must have a 'loss' entry")
+            raise InvalidPluginError(f"{owner} returned a mapping without a 'loss' entry (keys: "
+                                     f"{', '.join(map(str, result)) or 'none'}); return {{'loss': total, ...}}")
         terms = {k: v for k, v in result.items() if k != "loss"}
         return result["loss"], terms
     return result, {}

@@ -219,7 +219,7 @@ def test_a_correct_loss_passes():
     (NotScalar, "must be a scalar tensor"),
     (Detached, "does not depend on the generated images"),
     (NaN, "'penalty' is not finite"),
-    (NoLossEntry, "must have a 'loss' entry"),
+    (NoLossEntry, "without a 'loss' entry"),
     (Unseeded, "determinism"),
 ])
 def test_broken_losses_are_caught(loss, words):
