@@ -27,8 +27,8 @@ class TrainConfig:
     data_root: str = "data"
     image_size: Optional[int] = None  # None: the dataset's own size
     channels: Optional[int] = None  # folder datasets: 1 (grayscale) or 3 (RGB, default)
-    batch_size: int = 64
-    steps: Optional[int] = 3000  # generator iterations; ignored when epochs is set
+    batch_size: int = 32
+    steps: Optional[int] = 5000  # iterations; ignored when epochs is set
     epochs: Optional[float] = None
     latent_dim: int = 100
     latent_prior: str = "normal"
