@@ -1,38 +1,43 @@
 // CPU kernels for the batch-norm + LeakyReLU part of ganforge::upsample_bn_act.
 //
-// NCHW: every (n, c) plane is a contiguous row of H*W values; statistics are gathered per
-// channel (parallel over channels), the element-wise passes run over planes (parallel
-// over N*C). Channels-last: every pixel is a contiguous row of C values; reductions keep
-// one C-long partial per thread, element-wise passes run over pixels.
-// Inner loops are plain contiguous loops so the compiler vectorizes them; row sums use
-// kLanes independent accumulators so no floating-point reassociation is needed.
-// Statistics are shifted sums: values minus the channel's first value, accumulated in
-// float64 across rows, so a large mean does not cancel the variance away.
+// Every pass walks its tensors once, front to back, in memory order, split into one
+// contiguous range per thread. NCHW is a sequence of (n, c) planes of H*W values, channel
+// p % C for plane p; channels-last is a sequence of pixels of C values. Reductions keep
+// per-thread, per-channel partial sums that are added up once at the end, so no pass
+// strides across the tensor however small the planes are.
+//
+// Sums run in float "lanes" (kLanes per channel for planes, one per channel for pixels;
+// vectorizable without reassociating anything) that are flushed into per-channel float64
+// totals before any lane has summed more than a few hundred values. The statistics are
+// shifted sums: values minus the channel's first value, so a large mean does not cancel
+// the variance away.
 #include "../upsample_bn_act.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/csrc/stable/c/shim.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace ganforge {
 namespace {
 
-constexpr int kLanes = 16;
+// Values a float lane may sum before it is flushed into the float64 totals.
+constexpr int64_t kValuesPerLane = 256;
+// Elements per parallel work item, so that small tensors stay on one thread.
+constexpr int64_t kGrainElements = 32768;
 
-// The row kernels are built for AVX-512, AVX2 and baseline x86-64 and picked at load time
+// The kernels below are built for AVX-512, AVX2 and baseline x86-64 and picked at load time
 // (GCC target_clones), so one binary uses the machine's vector width.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define GANFORGE_ROW_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+#define GANFORGE_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
-#define GANFORGE_ROW_KERNEL inline
+#define GANFORGE_KERNEL
 #endif
-
-bool is_channels_last(const at::Tensor& y) {
-  return output_memory_format(y) == at::MemoryFormat::ChannelsLast;
-}
 
 void check_cpu_input(const at::Tensor& y) {
   TORCH_CHECK(y.device().is_cpu(), "ganforge CPU kernel got a tensor on ", y.device());
@@ -40,233 +45,375 @@ void check_cpu_input(const at::Tensor& y) {
               "ganforge CPU kernel supports float32 and float64, got ", y.scalar_type());
 }
 
-// Per-channel coefficients of the normalization, in the input's dtype for the hot loops.
 template <typename scalar_t>
-struct Affine {
-  std::vector<scalar_t> mean, scale, shift, invstd;
+using acc_type = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+
+// at::parallel_for would run serially here: ATen's OpenMP parallel_for is a header template
+// and this extension is not compiled with OpenMP. torch_parallel_for, torch's stable C shim
+// of it, runs at::parallel_for inside libtorch instead, on ATen's own threads: one
+// contiguous chunk of [begin, end) per thread.
+template <typename F>
+void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& f) {
+  const ParallelFunc call = [](int64_t b, int64_t e, void* ctx) { (*static_cast<const F*>(ctx))(b, e); };
+  TORCH_CHECK(torch_parallel_for(begin, end, grain, call, const_cast<F*>(&f)) == AOTI_TORCH_SUCCESS,
+              "ganforge CPU kernel: parallel_for failed");
+}
+
+// The index of the calling thread inside parallel_for, 0 outside.
+int64_t thread_index() {
+  uint32_t index = 0;
+  torch_get_thread_idx(&index);
+  return index;
+}
+
+// The layout of a (N, C, H, W) tensor as a sequence of rows: NCHW rows are planes (one
+// channel each), channels-last rows are pixels (every channel). Callers pass tensors made
+// contiguous in one of the two formats; a tensor that is both (size-1 dimensions) is
+// read as NCHW, which is the same memory.
+struct Rows {
+  int64_t count, length, C;
+  bool pixels;
+
+  explicit Rows(const at::Tensor& y) : C(y.size(1)), pixels(!y.is_contiguous()) {
+    TORCH_CHECK(!pixels || y.is_contiguous(at::MemoryFormat::ChannelsLast),
+                "ganforge CPU kernel needs an NCHW or channels_last contiguous tensor");
+    const int64_t HW = y.size(2) * y.size(3);
+    count = pixels ? y.size(0) * HW : y.size(0) * C;
+    length = pixels ? C : HW;
+  }
+
+  int64_t grain() const { return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(length, 1)); }
 };
 
-template <typename scalar_t, typename acc_t>
-Affine<scalar_t> make_affine(const at::Tensor& mean, const at::Tensor& var, const at::Tensor& gamma,
-                             const at::Tensor& beta, double eps) {
-  const int64_t C = mean.numel();
-  const acc_t* m = mean.data_ptr<acc_t>();
-  const acc_t* v = var.data_ptr<acc_t>();
-  const acc_t* g = gamma.data_ptr<acc_t>();
-  const acc_t* b = beta.data_ptr<acc_t>();
-  Affine<scalar_t> a{std::vector<scalar_t>(C), std::vector<scalar_t>(C), std::vector<scalar_t>(C),
-                     std::vector<scalar_t>(C)};
-  for (int64_t c = 0; c < C; ++c) {
-    const double invstd = 1.0 / std::sqrt(static_cast<double>(v[c]) + eps);
-    a.mean[c] = static_cast<scalar_t>(m[c]);
-    a.invstd[c] = static_cast<scalar_t>(invstd);
-    a.scale[c] = static_cast<scalar_t>(g[c] * invstd);
-    a.shift[c] = static_cast<scalar_t>(b[c]);
-  }
-  return a;
+// 64 bytes of T as one GCC vector: one AVX-512 register, two AVX2 or four SSE registers in
+// the respective clone. The kernels below are written on these, so the vectorization does
+// not depend on what the auto-vectorizer makes of the loops.
+template <typename T>
+struct LanesOf {
+  typedef T type __attribute__((vector_size(64)));
+};
+template <typename T>
+using Lanes = typename LanesOf<T>::type;
+
+template <typename T>
+constexpr int64_t kWidth = 64 / sizeof(T);
+
+// The helpers below take and return Lanes by value; they are always inlined into the
+// kernels, so no call passes a vector register across the ABI (hence no -Wpsabi concern).
+#define GANFORGE_INLINE inline __attribute__((always_inline))
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+template <typename T>
+GANFORGE_INLINE Lanes<T> load(const T* p) {
+  Lanes<T> v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
 }
 
-// Branch-free selects; setup.py compiles with -fno-trapping-math so the compiler may turn
-// them into vector blends (otherwise each element costs a mispredicted branch).
-template <typename scalar_t>
-inline scalar_t leaky(scalar_t z, scalar_t slope) {
-  const scalar_t scaled = z * slope;
-  return z > scalar_t(0) ? z : scaled;
+template <typename T>
+GANFORGE_INLINE void store(T* p, std::type_identity_t<Lanes<T>> v) {
+  __builtin_memcpy(p, &v, sizeof v);
 }
 
-// grad * act'(z), branch-free as above.
-template <typename scalar_t>
-inline scalar_t leaky_grad(scalar_t z, scalar_t grad, scalar_t slope) {
-  const scalar_t scaled = grad * slope;
-  return z > scalar_t(0) ? grad : scaled;
-}
-
-// Row kernels take everything by value or __restrict__ pointer: values captured by reference
-// from an enclosing lambda may alias the output, which stops the loop from vectorizing.
-
-// out = leaky((x - mean) * scale + shift) over a row of one channel (NCHW plane).
-template <typename scalar_t>
-GANFORGE_ROW_KERNEL void forward_plane(const scalar_t* __restrict__ in, scalar_t* __restrict__ out, int64_t len,
-                          scalar_t mean, scalar_t scale, scalar_t shift, scalar_t slope) {
-  for (int64_t i = 0; i < len; ++i) {
-    out[i] = leaky((in[i] - mean) * scale + shift, slope);
+// p[0] as a scalar_t, or p[0 .. kWidth) as Lanes.
+template <typename V, typename T>
+GANFORGE_INLINE V fetch(const T* p) {
+  if constexpr (std::is_same_v<V, T>) {
+    return *p;
+  } else {
+    return load(p);
   }
 }
 
-// The same over a channels-last pixel row, coefficients per channel.
-template <typename scalar_t>
-GANFORGE_ROW_KERNEL void forward_pixel(const scalar_t* __restrict__ in, scalar_t* __restrict__ out, int64_t C,
-                          const scalar_t* __restrict__ mean, const scalar_t* __restrict__ scale,
-                          const scalar_t* __restrict__ shift, scalar_t slope) {
-  for (int64_t c = 0; c < C; ++c) {
-    out[c] = leaky((in[c] - mean[c]) * scale[c] + shift[c], slope);
-  }
+// Branch-free selects (vector blends for Lanes); V is a scalar or Lanes, s a scalar.
+template <typename V, typename S>
+GANFORGE_INLINE V leaky(V z, S slope) {
+  const V scaled = z * slope;
+  return z > S(0) ? z : scaled;
 }
 
-// grad_y = k * (dz - c1 - (x - mean) * c2) over an NCHW plane.
-template <typename scalar_t>
-GANFORGE_ROW_KERNEL void backward_plane(const scalar_t* __restrict__ grad, const scalar_t* __restrict__ in,
-                           scalar_t* __restrict__ out, int64_t len, scalar_t mean, scalar_t scale,
-                           scalar_t shift, scalar_t k, scalar_t c1, scalar_t c2, scalar_t slope) {
-  for (int64_t i = 0; i < len; ++i) {
-    const scalar_t xm = in[i] - mean;
-    const scalar_t dz = leaky_grad(xm * scale + shift, grad[i], slope);
-    out[i] = k * (dz - c1 - xm * c2);
-  }
+// grad * act'(z).
+template <typename V, typename S>
+GANFORGE_INLINE V leaky_grad(V z, V grad, S slope) {
+  const V scaled = grad * slope;
+  return z > S(0) ? grad : scaled;
 }
 
-// kLanes running float sums per quantity (vectorizable without reassociation), added into
-// float64 totals by flush(); callers flush every ~kFlushElements values so the float lanes
-// never sum long runs. Short rows (4x4 planes) therefore cost no per-row reduction.
-constexpr int64_t kFlushElements = 4096;
+// Element-wise operations. Each has per-channel coefficients K<V>: scalars fetched once per
+// plane (NCHW), or Lanes of kWidth consecutive channels along a pixel (channels-last); it
+// works on values x of the input and g of the incoming gradient (ignored where unused).
 
+// (x - shift, (x - shift)^2): the statistics.
 template <typename scalar_t>
-struct LaneSums {
-  scalar_t a1[kLanes] = {};
-  scalar_t a2[kLanes] = {};
-  double s1 = 0, s2 = 0;
+struct Moments {
+  template <typename V>
+  struct K {
+    V shift;
+  };
+  const scalar_t* shift;
+
+  template <typename V>
+  GANFORGE_INLINE K<V> channel(int64_t c) const {
+    return {fetch<V>(shift + c)};
+  }
+  template <typename KV, typename V>
+  GANFORGE_INLINE void terms(const K<KV>& k, V x, V, V& t1, V& t2) const {
+    const V d = x - k.shift;
+    t1 = d;
+    t2 = d * d;
+  }
+};
+
+// Per-channel coefficients of the normalization, in the input's dtype for the hot loops;
+// gain, c1, c2 are the backward's (see backward_apply_cpu).
+template <typename scalar_t>
+struct Coefficients {
+  std::vector<scalar_t> mean, scale, shift, gain, c1, c2;
+  scalar_t slope;
+};
+
+// z = (x - mean) * scale + shift; out = leaky(z): the forward.
+// dz = g * act'(z); (dz, dz * (x - mean)): the backward's reduction.
+// gain * (dz - c1 - (x - mean) * c2): the backward's gradient.
+template <typename scalar_t>
+struct Normalize {
+  template <typename V>
+  struct K {
+    V mean, scale, shift, gain, c1, c2;
+  };
+  const scalar_t *mean, *scale, *shift, *gain, *c1, *c2;
+  scalar_t slope;
+
+  explicit Normalize(const Coefficients<scalar_t>& co)
+      : mean(co.mean.data()), scale(co.scale.data()), shift(co.shift.data()), gain(co.gain.data()),
+        c1(co.c1.data()), c2(co.c2.data()), slope(co.slope) {}
+
+  template <typename V>
+  GANFORGE_INLINE K<V> channel(int64_t c) const {
+    return {fetch<V>(mean + c), fetch<V>(scale + c), fetch<V>(shift + c),
+            fetch<V>(gain + c), fetch<V>(c1 + c),    fetch<V>(c2 + c)};
+  }
+  template <typename KV, typename V>
+  GANFORGE_INLINE V forward(const K<KV>& k, V x, V) const {
+    return leaky((x - k.mean) * k.scale + k.shift, slope);
+  }
+  template <typename KV, typename V>
+  GANFORGE_INLINE void terms(const K<KV>& k, V x, V g, V& t1, V& t2) const {
+    const V xm = x - k.mean;
+    const V dz = leaky_grad(xm * k.scale + k.shift, g, slope);
+    t1 = dz;
+    t2 = dz * xm;
+  }
+  template <typename KV, typename V>
+  GANFORGE_INLINE V backward(const K<KV>& k, V x, V g) const {
+    const V xm = x - k.mean;
+    const V dz = leaky_grad(xm * k.scale + k.shift, g, slope);
+    return k.gain * (dz - k.c1 - xm * k.c2);
+  }
+};
+
+// One thread's partial sums: float lanes (width per channel) and float64 totals.
+template <typename scalar_t>
+struct Partials {
+  int64_t width;
+  std::vector<scalar_t> lane1, lane2;
+  std::vector<double> s1, s2;
+
+  Partials(int64_t C, int64_t lanes)
+      : width(lanes), lane1(C * lanes), lane2(C * lanes), s1(C), s2(C) {}
 
   void flush() {
-    for (int j = 0; j < kLanes; ++j) {
-      s1 += a1[j];
-      s2 += a2[j];
-      a1[j] = 0;
-      a2[j] = 0;
+    const int64_t C = static_cast<int64_t>(s1.size());
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t j = 0; j < width; ++j) {
+        s1[c] += lane1[c * width + j];
+        s2[c] += lane2[c * width + j];
+      }
     }
+    std::fill(lane1.begin(), lane1.end(), scalar_t(0));
+    std::fill(lane2.begin(), lane2.end(), scalar_t(0));
   }
 };
 
-// Adds (x - shift) and (x - shift)^2 over one contiguous row.
-template <typename scalar_t>
-GANFORGE_ROW_KERNEL void shifted_moments(const scalar_t* __restrict__ row, int64_t len, scalar_t shift,
-                            LaneSums<scalar_t>& sums) {
-  scalar_t a1[kLanes], a2[kLanes];
-  for (int j = 0; j < kLanes; ++j) {
-    a1[j] = sums.a1[j];
-    a2[j] = sums.a2[j];
-  }
-  int64_t i = 0;
-  for (; i + kLanes <= len; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) {
-      const scalar_t d = row[i + j] - shift;
-      a1[j] += d;
-      a2[j] += d * d;
+// Adds op.terms over planes [begin, end) into acc (kWidth lanes per channel; a plane's tail
+// that fills no whole Lanes goes straight into the float64 totals).
+template <typename scalar_t, typename Op>
+GANFORGE_KERNEL void reduce_planes(const scalar_t* x, const scalar_t* g, int64_t begin, int64_t end,
+                                   int64_t C, int64_t HW, const Op& op, Partials<scalar_t>& acc) {
+  using V = Lanes<scalar_t>;
+  constexpr int64_t W = kWidth<scalar_t>;
+  const int64_t rounds_per_flush = std::max<int64_t>(1, kValuesPerLane * W / std::max<int64_t>(HW, 1));
+  int64_t c = begin % C, rounds = 0;
+  for (int64_t p = begin; p < end; ++p) {
+    const auto k = op.template channel<scalar_t>(c);
+    const scalar_t* xp = x + p * HW;
+    const scalar_t* gp = g + p * HW;
+    V a1 = load(&acc.lane1[c * W]);
+    V a2 = load(&acc.lane2[c * W]);
+    int64_t i = 0;
+    for (; i + W <= HW; i += W) {
+      V t1, t2;
+      op.terms(k, load(xp + i), load(gp + i), t1, t2);
+      a1 += t1;
+      a2 += t2;
+    }
+    store(&acc.lane1[c * W], a1);
+    store(&acc.lane2[c * W], a2);
+    for (; i < HW; ++i) {
+      scalar_t t1, t2;
+      op.terms(k, xp[i], gp[i], t1, t2);
+      acc.s1[c] += t1;
+      acc.s2[c] += t2;
+    }
+    if (++c == C) {
+      c = 0;
+      if (++rounds == rounds_per_flush) {
+        acc.flush();
+        rounds = 0;
+      }
     }
   }
-  for (int j = 0; j < kLanes; ++j) {
-    sums.a1[j] = a1[j];
-    sums.a2[j] = a2[j];
-  }
-  for (; i < len; ++i) {
-    const double d = static_cast<double>(row[i] - shift);
-    sums.s1 += d;
-    sums.s2 += d * d;
-  }
 }
 
-// Adds dz and dz * (x - mean) over one contiguous row, dz = grad * act'(z).
-template <typename scalar_t>
-GANFORGE_ROW_KERNEL void grad_moments(const scalar_t* __restrict__ grad, const scalar_t* __restrict__ row,
-                         int64_t len, scalar_t mean, scalar_t scale, scalar_t shift,
-                         scalar_t slope, LaneSums<scalar_t>& sums) {
-  scalar_t a1[kLanes], a2[kLanes];
-  for (int j = 0; j < kLanes; ++j) {
-    a1[j] = sums.a1[j];
-    a2[j] = sums.a2[j];
-  }
-  int64_t i = 0;
-  for (; i + kLanes <= len; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) {
-      const scalar_t xm = row[i + j] - mean;
-      const scalar_t dz = leaky_grad(xm * scale + shift, grad[i + j], slope);
-      a1[j] += dz;
-      a2[j] += dz * xm;
+// Adds op.terms over pixels [begin, end) into acc (one lane per channel).
+template <typename scalar_t, typename Op>
+GANFORGE_KERNEL void reduce_pixels(const scalar_t* x, const scalar_t* g, int64_t begin, int64_t end,
+                                   int64_t C, const Op& op, Partials<scalar_t>& acc) {
+  using V = Lanes<scalar_t>;
+  constexpr int64_t W = kWidth<scalar_t>;
+  scalar_t* l1 = acc.lane1.data();
+  scalar_t* l2 = acc.lane2.data();
+  for (int64_t r = begin; r < end; ++r) {
+    const scalar_t* xr = x + r * C;
+    const scalar_t* gr = g + r * C;
+    int64_t c = 0;
+    for (; c + W <= C; c += W) {
+      V t1, t2;
+      op.terms(op.template channel<V>(c), load(xr + c), load(gr + c), t1, t2);
+      store(l1 + c, load(l1 + c) + t1);
+      store(l2 + c, load(l2 + c) + t2);
+    }
+    for (; c < C; ++c) {
+      scalar_t t1, t2;
+      op.terms(op.template channel<scalar_t>(c), xr[c], gr[c], t1, t2);
+      l1[c] += t1;
+      l2[c] += t2;
+    }
+    if ((r - begin + 1) % kValuesPerLane == 0) {
+      acc.flush();
     }
   }
-  for (int j = 0; j < kLanes; ++j) {
-    sums.a1[j] = a1[j];
-    sums.a2[j] = a2[j];
-  }
-  for (; i < len; ++i) {
-    const scalar_t xm = row[i] - mean;
-    const scalar_t dz = leaky_grad(xm * scale + shift, grad[i], slope);
-    sums.s1 += dz;
-    sums.s2 += static_cast<double>(dz) * xm;
-  }
 }
 
-int64_t rows_per_flush(int64_t row_length) {
-  return std::max<int64_t>(1, kFlushElements / std::max<int64_t>(row_length, 1));
-}
-
-// Channels-last reduction: per-thread C-long float64 partials, summed at the end.
-// row_sums(begin, end, s1, s2) adds rows [begin, end) into s1[C], s2[C].
-template <typename RowSums>
-void channels_last_reduce(int64_t rows, int64_t C, double* out1, double* out2,
-                          const RowSums& row_sums) {
-  const int threads = at::get_num_threads();
-  std::vector<double> partial(static_cast<size_t>(threads) * 2 * C, 0.0);
-  const int64_t grain = std::max<int64_t>(1, rows / (4 * threads));
-  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
-    double* p = partial.data() + static_cast<size_t>(at::get_thread_num()) * 2 * C;
-    row_sums(begin, end, p, p + C);
+// Per-channel totals of op.terms over the whole tensor into out1[C], out2[C]; g may be x
+// where the operation reads no gradient.
+template <typename scalar_t, typename Op>
+void reduce(const Rows& rows, const scalar_t* x, const scalar_t* g, const Op& op, double* out1,
+            double* out2) {
+  const int64_t threads = at::get_num_threads();
+  const int64_t width = rows.pixels ? 1 : kWidth<scalar_t>;
+  std::vector<Partials<scalar_t>> partials(threads, Partials<scalar_t>(rows.C, width));
+  parallel_for(0, rows.count, rows.grain(), [&](int64_t begin, int64_t end) {
+    auto& acc = partials[thread_index()];
+    if (rows.pixels) {
+      reduce_pixels(x, g, begin, end, rows.C, op, acc);
+    } else {
+      reduce_planes(x, g, begin, end, rows.C, rows.length, op, acc);
+    }
   });
-  for (int64_t c = 0; c < C; ++c) {
-    out1[c] = 0;
-    out2[c] = 0;
-  }
-  for (int t = 0; t < threads; ++t) {
-    const double* p = partial.data() + static_cast<size_t>(t) * 2 * C;
-    for (int64_t c = 0; c < C; ++c) {
-      out1[c] += p[c];
-      out2[c] += p[C + c];
+  std::fill_n(out1, rows.C, 0.0);
+  std::fill_n(out2, rows.C, 0.0);
+  for (auto& acc : partials) {
+    acc.flush();
+    for (int64_t c = 0; c < rows.C; ++c) {
+      out1[c] += acc.s1[c];
+      out2[c] += acc.s2[c];
     }
   }
 }
+
+// out = apply(op, k, x, g) over planes [begin, end).
+template <typename scalar_t, typename Op, typename Apply>
+GANFORGE_KERNEL void map_planes(const scalar_t* x, const scalar_t* g, scalar_t* out, int64_t begin,
+                                int64_t end, int64_t C, int64_t HW, const Op& op, Apply apply) {
+  constexpr int64_t W = kWidth<scalar_t>;
+  int64_t c = begin % C;
+  for (int64_t p = begin; p < end; ++p) {
+    const auto k = op.template channel<scalar_t>(c);
+    const int64_t base = p * HW;
+    int64_t i = 0;
+    for (; i + W <= HW; i += W) {
+      store(out + base + i, apply(op, k, load(x + base + i), load(g + base + i)));
+    }
+    for (; i < HW; ++i) {
+      out[base + i] = apply(op, k, x[base + i], g[base + i]);
+    }
+    if (++c == C) {
+      c = 0;
+    }
+  }
+}
+
+// The same over pixels [begin, end).
+template <typename scalar_t, typename Op, typename Apply>
+GANFORGE_KERNEL void map_pixels(const scalar_t* x, const scalar_t* g, scalar_t* out, int64_t begin,
+                                int64_t end, int64_t C, const Op& op, Apply apply) {
+  using V = Lanes<scalar_t>;
+  constexpr int64_t W = kWidth<scalar_t>;
+  for (int64_t r = begin; r < end; ++r) {
+    const int64_t base = r * C;
+    int64_t c = 0;
+    for (; c + W <= C; c += W) {
+      store(out + base + c,
+            apply(op, op.template channel<V>(c), load(x + base + c), load(g + base + c)));
+    }
+    for (; c < C; ++c) {
+      out[base + c] = apply(op, op.template channel<scalar_t>(c), x[base + c], g[base + c]);
+    }
+  }
+}
+
+template <typename scalar_t, typename Op, typename Apply>
+void map(const Rows& rows, const scalar_t* x, const scalar_t* g, scalar_t* out, const Op& op,
+         Apply apply) {
+  parallel_for(0, rows.count, rows.grain(), [&](int64_t begin, int64_t end) {
+    if (rows.pixels) {
+      map_pixels(x, g, out, begin, end, rows.C, op, apply);
+    } else {
+      map_planes(x, g, out, begin, end, rows.C, rows.length, op, apply);
+    }
+  });
+}
+
+struct ForwardElement {
+  template <typename Op, typename K, typename V>
+  GANFORGE_INLINE V operator()(const Op& op, const K& k, V x, V g) const {
+    return op.forward(k, x, g);
+  }
+};
+
+struct BackwardElement {
+  template <typename Op, typename K, typename V>
+  GANFORGE_INLINE V operator()(const Op& op, const K& k, V x, V g) const {
+    return op.backward(k, x, g);
+  }
+};
 
 template <typename scalar_t>
 void batch_stats_typed(const at::Tensor& y, at::Tensor& mean, at::Tensor& var) {
-  const int64_t N = y.size(0), C = y.size(1), HW = y.size(2) * y.size(3);
+  const Rows rows(y);
+  const int64_t C = rows.C;
   const scalar_t* data = y.const_data_ptr<scalar_t>();
-  std::vector<double> s1(C), s2(C);
   std::vector<scalar_t> shift(C);
-  const bool channels_last = is_channels_last(y);
   for (int64_t c = 0; c < C; ++c) {
-    shift[c] = data[channels_last ? c : c * HW];
+    shift[c] = data[rows.pixels ? c : c * rows.length];
   }
-  if (channels_last) {
-    channels_last_reduce(N * HW, C, s1.data(), s2.data(),
-                         [&](int64_t begin, int64_t end, double* p1, double* p2) {
-                           for (int64_t r = begin; r < end; ++r) {
-                             const scalar_t* row = data + r * C;
-                             for (int64_t c = 0; c < C; ++c) {
-                               const double d = static_cast<double>(row[c] - shift[c]);
-                               p1[c] += d;
-                               p2[c] += d * d;
-                             }
-                           }
-                         });
-  } else {
-    at::parallel_for(0, C, 1, [&](int64_t begin, int64_t end) {
-      const int64_t flush_every = rows_per_flush(HW);
-      for (int64_t c = begin; c < end; ++c) {
-        LaneSums<scalar_t> sums;
-        for (int64_t n = 0; n < N; ++n) {
-          shifted_moments(data + (n * C + c) * HW, HW, shift[c], sums);
-          if ((n + 1) % flush_every == 0) {
-            sums.flush();
-          }
-        }
-        sums.flush();
-        s1[c] = sums.s1;
-        s2[c] = sums.s2;
-      }
-    });
-  }
-  using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+  std::vector<double> s1(C), s2(C);
+  reduce(rows, data, data, Moments<scalar_t>{shift.data()}, s1.data(), s2.data());
+  using acc_t = acc_type<scalar_t>;
   acc_t* m = mean.data_ptr<acc_t>();
   acc_t* v = var.data_ptr<acc_t>();
-  const double count = static_cast<double>(N * HW);
+  const double count = static_cast<double>(y.numel() / C);
   for (int64_t c = 0; c < C; ++c) {
     const double d = s1[c] / count;
     m[c] = static_cast<acc_t>(shift[c] + d);
@@ -284,29 +431,27 @@ std::tuple<at::Tensor, at::Tensor> batch_stats_cpu(const at::Tensor& y) {
   return {mean, var};
 }
 
+// The forward's coefficients; the backward's (gain, c1, c2) are zero until set.
 template <typename scalar_t>
-void forward_apply_typed(const at::Tensor& y, at::Tensor& out, const Affine<scalar_t>& a,
-                         scalar_t slope) {
-  const int64_t N = y.size(0), C = y.size(1), HW = y.size(2) * y.size(3);
-  const scalar_t* in = y.const_data_ptr<scalar_t>();
-  scalar_t* o = out.data_ptr<scalar_t>();
-  if (is_channels_last(y)) {
-    const scalar_t* mean = a.mean.data();
-    const scalar_t* scale = a.scale.data();
-    const scalar_t* shift = a.shift.data();
-    at::parallel_for(0, N * HW, std::max<int64_t>(1, 16384 / C), [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        forward_pixel(in + r * C, o + r * C, C, mean, scale, shift, slope);
-      }
-    });
-  } else {
-    at::parallel_for(0, N * C, std::max<int64_t>(1, 16384 / HW), [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        const int64_t c = p % C;
-        forward_plane(in + p * HW, o + p * HW, HW, a.mean[c], a.scale[c], a.shift[c], slope);
-      }
-    });
+Coefficients<scalar_t> make_coefficients(const at::Tensor& mean, const at::Tensor& var,
+                                         const at::Tensor& gamma, const at::Tensor& beta,
+                                         double eps, double slope) {
+  using acc_t = acc_type<scalar_t>;
+  const int64_t C = mean.numel();
+  const acc_t* m = mean.data_ptr<acc_t>();
+  const acc_t* v = var.data_ptr<acc_t>();
+  const acc_t* gm = gamma.data_ptr<acc_t>();
+  const acc_t* b = beta.data_ptr<acc_t>();
+  Coefficients<scalar_t> co{std::vector<scalar_t>(C), std::vector<scalar_t>(C),
+                            std::vector<scalar_t>(C), std::vector<scalar_t>(C),
+                            std::vector<scalar_t>(C), std::vector<scalar_t>(C),
+                            static_cast<scalar_t>(slope)};
+  for (int64_t c = 0; c < C; ++c) {
+    co.mean[c] = static_cast<scalar_t>(m[c]);
+    co.scale[c] = static_cast<scalar_t>(gm[c] / std::sqrt(static_cast<double>(v[c]) + eps));
+    co.shift[c] = static_cast<scalar_t>(b[c]);
   }
+  return co;
 }
 
 at::Tensor forward_apply_cpu(const at::Tensor& y, const at::Tensor& mean, const at::Tensor& var,
@@ -318,55 +463,11 @@ at::Tensor forward_apply_cpu(const at::Tensor& y, const at::Tensor& mean, const 
   }
   at::Tensor out = at::empty_like(y);
   AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "ganforge_forward_apply_cpu", [&] {
-    using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-    const auto a = make_affine<scalar_t, acc_t>(mean, var, gamma, beta, eps);
-    forward_apply_typed<scalar_t>(y, out, a, static_cast<scalar_t>(slope));
+    const auto co = make_coefficients<scalar_t>(mean, var, gamma, beta, eps, slope);
+    const scalar_t* in = y.const_data_ptr<scalar_t>();
+    map(Rows(y), in, in, out.data_ptr<scalar_t>(), Normalize<scalar_t>(co), ForwardElement{});
   });
   return out;
-}
-
-template <typename scalar_t>
-void backward_reduce_typed(const at::Tensor& grad, const at::Tensor& y, const Affine<scalar_t>& a,
-                           scalar_t slope, double* sum_dz, double* sum_dz_xmu) {
-  const int64_t N = y.size(0), C = y.size(1), HW = y.size(2) * y.size(3);
-  const scalar_t* in = y.const_data_ptr<scalar_t>();
-  const scalar_t* g = grad.const_data_ptr<scalar_t>();
-  if (is_channels_last(y)) {
-    const scalar_t* mean = a.mean.data();
-    const scalar_t* scale = a.scale.data();
-    const scalar_t* shift = a.shift.data();
-    channels_last_reduce(N * HW, C, sum_dz, sum_dz_xmu,
-                         [&](int64_t begin, int64_t end, double* p1, double* p2) {
-                           for (int64_t r = begin; r < end; ++r) {
-                             const scalar_t* row = in + r * C;
-                             const scalar_t* grow = g + r * C;
-                             for (int64_t c = 0; c < C; ++c) {
-                               const scalar_t xm = row[c] - mean[c];
-                               const scalar_t z = xm * scale[c] + shift[c];
-                               const scalar_t dz = leaky_grad(z, grow[c], slope);
-                               p1[c] += dz;
-                               p2[c] += static_cast<double>(dz) * xm;
-                             }
-                           }
-                         });
-  } else {
-    at::parallel_for(0, C, 1, [&](int64_t begin, int64_t end) {
-      const int64_t flush_every = rows_per_flush(HW);
-      for (int64_t c = begin; c < end; ++c) {
-        LaneSums<scalar_t> sums;
-        for (int64_t n = 0; n < N; ++n) {
-          const int64_t offset = (n * C + c) * HW;
-          grad_moments(g + offset, in + offset, HW, a.mean[c], a.scale[c], a.shift[c], slope, sums);
-          if ((n + 1) % flush_every == 0) {
-            sums.flush();
-          }
-        }
-        sums.flush();
-        sum_dz[c] = sums.s1;
-        sum_dz_xmu[c] = sums.s2;
-      }
-    });
-  }
 }
 
 std::tuple<at::Tensor, at::Tensor> backward_reduce_cpu(const at::Tensor& grad_out,
@@ -380,51 +481,17 @@ std::tuple<at::Tensor, at::Tensor> backward_reduce_cpu(const at::Tensor& grad_ou
   at::Tensor sums = at::empty({2, C}, y.options().dtype(at::kDouble));
   double* s = sums.data_ptr<double>();
   AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "ganforge_backward_reduce_cpu", [&] {
-    using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-    const auto a = make_affine<scalar_t, acc_t>(mean, var, gamma, beta, eps);
-    backward_reduce_typed<scalar_t>(grad_out, y, a, static_cast<scalar_t>(slope), s, s + C);
+    const auto co = make_coefficients<scalar_t>(mean, var, gamma, beta, eps, slope);
+    reduce(Rows(y), y.const_data_ptr<scalar_t>(), grad_out.const_data_ptr<scalar_t>(),
+           Normalize<scalar_t>(co), s, s + C);
   });
   const auto acc = y.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   sums = sums.to(acc);
   return {sums[0], sums[1]};
 }
 
-// grad_y = k * (dz - c1 - (x - mean) * c2) in training, k * dz in eval, per channel:
-// k = gamma * invstd, c1 = mean of dz, c2 = invstd^2 * mean of dz * (x - mean).
-template <typename scalar_t>
-void backward_apply_typed(const at::Tensor& grad, const at::Tensor& y, at::Tensor& grad_y,
-                          const Affine<scalar_t>& a, const std::vector<scalar_t>& k,
-                          const std::vector<scalar_t>& c1, const std::vector<scalar_t>& c2,
-                          scalar_t slope) {
-  const int64_t N = y.size(0), C = y.size(1), HW = y.size(2) * y.size(3);
-  const scalar_t* in = y.const_data_ptr<scalar_t>();
-  const scalar_t* g = grad.const_data_ptr<scalar_t>();
-  scalar_t* gy = grad_y.data_ptr<scalar_t>();
-  if (is_channels_last(y)) {
-    at::parallel_for(0, N * HW, std::max<int64_t>(1, 16384 / C), [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const scalar_t* row = in + r * C;
-        const scalar_t* grow = g + r * C;
-        scalar_t* dst = gy + r * C;
-        for (int64_t c = 0; c < C; ++c) {
-          const scalar_t xm = row[c] - a.mean[c];
-          const scalar_t z = xm * a.scale[c] + a.shift[c];
-          const scalar_t dz = leaky_grad(z, grow[c], slope);
-          dst[c] = k[c] * (dz - c1[c] - xm * c2[c]);
-        }
-      }
-    });
-  } else {
-    at::parallel_for(0, N * C, std::max<int64_t>(1, 16384 / HW), [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        const int64_t c = p % C;
-        backward_plane(g + p * HW, in + p * HW, gy + p * HW, HW, a.mean[c], a.scale[c],
-                       a.shift[c], k[c], c1[c], c2[c], slope);
-      }
-    });
-  }
-}
-
+// grad_y = gain * (dz - c1 - (x - mean) * c2) in training, gain * dz in eval, per channel:
+// gain = gamma * invstd, c1 = mean of dz, c2 = invstd^2 * mean of dz * (x - mean).
 at::Tensor backward_apply_cpu(const at::Tensor& grad_out, const at::Tensor& y,
                               const at::Tensor& mean, const at::Tensor& var,
                               const at::Tensor& gamma, const at::Tensor& beta,
@@ -435,21 +502,21 @@ at::Tensor backward_apply_cpu(const at::Tensor& grad_out, const at::Tensor& y,
   const int64_t C = y.size(1);
   const double count = static_cast<double>(y.numel() / C);
   AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "ganforge_backward_apply_cpu", [&] {
-    using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-    const auto a = make_affine<scalar_t, acc_t>(mean, var, gamma, beta, eps);
+    using acc_t = acc_type<scalar_t>;
+    auto co = make_coefficients<scalar_t>(mean, var, gamma, beta, eps, slope);
     const acc_t* sdz = sum_dz.data_ptr<acc_t>();
     const acc_t* sdzx = sum_dz_xmu.data_ptr<acc_t>();
     const acc_t* v = var.data_ptr<acc_t>();
-    std::vector<scalar_t> k(C), c1(C, 0), c2(C, 0);
     for (int64_t c = 0; c < C; ++c) {
-      k[c] = a.scale[c];
+      co.gain[c] = co.scale[c];
       if (training) {
         const double invvar = 1.0 / (static_cast<double>(v[c]) + eps);
-        c1[c] = static_cast<scalar_t>(sdz[c] / count);
-        c2[c] = static_cast<scalar_t>(invvar * sdzx[c] / count);
+        co.c1[c] = static_cast<scalar_t>(sdz[c] / count);
+        co.c2[c] = static_cast<scalar_t>(invvar * sdzx[c] / count);
       }
     }
-    backward_apply_typed<scalar_t>(grad_out, y, grad_y, a, k, c1, c2, static_cast<scalar_t>(slope));
+    map(Rows(y), y.const_data_ptr<scalar_t>(), grad_out.const_data_ptr<scalar_t>(),
+        grad_y.data_ptr<scalar_t>(), Normalize<scalar_t>(co), BackwardElement{});
   });
   return grad_y;
 }
