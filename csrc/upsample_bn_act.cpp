@@ -8,11 +8,7 @@
 namespace ganforge {
 
 at::MemoryFormat output_memory_format(const at::Tensor& input) {
-  if (input.dim() == 4 && !input.is_contiguous() &&
-      input.is_contiguous(at::MemoryFormat::ChannelsLast)) {
-    return at::MemoryFormat::ChannelsLast;
-  }
-  return at::MemoryFormat::Contiguous;
+  return input.dim() == 4 ? input.suggest_memory_format() : at::MemoryFormat::Contiguous;
 }
 
 void check_bn_act_operands(const at::Tensor& y, const at::Tensor& stat, const char* what) {

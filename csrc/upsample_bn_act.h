@@ -63,9 +63,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_backw
     c10::IntArrayRef stride, c10::IntArrayRef padding, double eps, double negative_slope,
     std::array<bool, 4> output_mask);
 
-// The layout the op produces: channels_last when the input is (and is not also plainly
-// contiguous, as size-1 dimensions allow), contiguous otherwise. The fake kernel in
-// Python applies the same rule.
+// The layout the op produces: the input's suggested memory format, as eager convolution
+// and batch norm use it (channels_last strides give channels_last even where size-1
+// dimensions make the tensor plainly contiguous too), contiguous otherwise. The fake kernel
+// in Python applies the same rule.
 at::MemoryFormat output_memory_format(const at::Tensor& input);
 
 // Checks shared by the device kernels.

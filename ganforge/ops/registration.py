@@ -10,6 +10,7 @@ differentiable outputs.
 from __future__ import annotations
 
 import torch
+from torch._prims_common import suggest_memory_format
 
 FORWARD = "ganforge::upsample_bn_act"
 BACKWARD = "ganforge::upsample_bn_act_backward"
@@ -18,10 +19,11 @@ BN_ACT_BACKWARD = "ganforge::bn_act_backward"
 
 
 def output_memory_format(input: torch.Tensor) -> torch.memory_format:
-    """Mirror of the C++ rule: channels_last in, channels_last out; anything else contiguous."""
-    if not input.is_contiguous() and input.is_contiguous(memory_format=torch.channels_last):
-        return torch.channels_last
-    return torch.contiguous_format
+    """Mirror of the C++ rule: the input's suggested memory format (channels_last strides in,
+    channels_last out, as in eager), contiguous for anything else."""
+    if input.dim() != 4:
+        return torch.contiguous_format
+    return suggest_memory_format(input)
 
 
 def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
