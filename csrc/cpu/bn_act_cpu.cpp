@@ -6,11 +6,11 @@
 // per-thread, per-channel partial sums that are added up once at the end, so no pass
 // strides across the tensor however small the planes are.
 //
-// Sums run in float "lanes" (kLanes per channel for planes, one per channel for pixels;
-// vectorizable without reassociating anything) that are flushed into per-channel float64
-// totals before any lane has summed more than a few hundred values. The statistics are
-// shifted sums: values minus the channel's first value, so a large mean does not cancel
-// the variance away.
+// Sums run in float "lanes" (one 64-byte vector per channel for planes, one lane per
+// channel for pixels; vectorized without reassociating anything) that are flushed into
+// per-channel float64 totals before any lane has summed more than a few hundred values.
+// The statistics are shifted sums: values minus the channel's first value, so a large
+// mean does not cancel the variance away.
 #include "../upsample_bn_act.h"
 
 #include <ATen/ATen.h>
