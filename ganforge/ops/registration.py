@@ -66,9 +66,15 @@ def _setup_context(ctx, inputs, output):
     ctx.training = running_mean is None
     ctx.stride, ctx.padding, ctx.eps, ctx.negative_slope = stride, padding, eps, slope
     ctx.mark_non_differentiable(conv_out, mean, var)
+    # Otherwise autograd fills a zero gradient for every non-differentiable output on each
+    # backward: a full pass over conv_out's size that eager does not make. The backward then
+    # gets None for a gradient nobody defined (gradcheck checks that case).
+    ctx.set_materialize_grads(False)
 
 
 def _backward(ctx, grad_out, _grad_conv_out, _grad_mean, _grad_var):
+    if grad_out is None:
+        return (None,) * 10
     input, weight, gamma, beta, conv_out, mean, var = ctx.saved_tensors
     mask = [bool(ctx.needs_input_grad[i]) for i in range(4)]
     grads = torch.ops.ganforge.upsample_bn_act_backward(
@@ -97,9 +103,12 @@ def _setup_bn_act_context(ctx, inputs, output):
     ctx.save_for_backward(input, gamma, beta, mean, var)
     ctx.eps, ctx.negative_slope = eps, slope
     ctx.mark_non_differentiable(mean, var)
+    ctx.set_materialize_grads(False)
 
 
 def _bn_act_backward(ctx, grad_out, _grad_mean, _grad_var):
+    if grad_out is None:
+        return (None,) * 5
     input, gamma, beta, mean, var = ctx.saved_tensors
     grads = torch.ops.ganforge.bn_act_backward(grad_out, input, gamma, beta, mean, var, ctx.eps,
                                               ctx.negative_slope)
