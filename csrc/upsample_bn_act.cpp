@@ -46,6 +46,40 @@ void check_operands(const at::Tensor& input, const at::Tensor& weight, const at:
               "ganforge::upsample_bn_act: stride and padding take two values");
 }
 
+// A backward's operands in their kernel layout and accumulation dtype, and the two per-channel
+// sums of the backward reduction: shared by bn_act_backward and upsample_bn_act_backward.
+struct BackwardSums {
+  at::Tensor y, grad, gamma, beta, mean, var, sum_dz, sum_dz_xmu;
+};
+
+BackwardSums reduce_backward(const BnActKernels& kernels, const at::Tensor& grad_out,
+                             const at::Tensor& y_in, at::MemoryFormat format,
+                             const at::Tensor& gamma, const at::Tensor& beta,
+                             const at::Tensor& mean, const at::Tensor& var, double eps,
+                             double negative_slope) {
+  const auto acc = accumulation_dtype(y_in);
+  BackwardSums s;
+  s.y = y_in.contiguous(format);
+  s.grad = grad_out.to(s.y.scalar_type()).contiguous(format);
+  s.gamma = per_channel(gamma, acc);
+  s.beta = per_channel(beta, acc);
+  s.mean = per_channel(mean, acc);
+  s.var = per_channel(var, acc);
+  std::tie(s.sum_dz, s.sum_dz_xmu) = kernels.backward_reduce(s.grad, s.y, s.mean, s.var, s.gamma,
+                                                             s.beta, eps, negative_slope);
+  return s;
+}
+
+at::Tensor apply_backward(const BnActKernels& kernels, const BackwardSums& s, double eps,
+                          double negative_slope, bool training) {
+  return kernels.backward_apply(s.grad, s.y, s.mean, s.var, s.gamma, s.beta, s.sum_dz,
+                                s.sum_dz_xmu, eps, negative_slope, training);
+}
+
+at::Tensor grad_gamma(const BackwardSums& s, double eps, at::ScalarType dtype) {
+  return (s.sum_dz_xmu * (s.var + eps).rsqrt()).to(dtype);
+}
+
 void check_values_per_channel(const at::Tensor& y) {
   const int64_t values_per_channel = y.numel() / std::max<int64_t>(y.size(1), 1);
   TORCH_CHECK(values_per_channel > 1,
@@ -71,20 +105,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_act_backward(
     const BnActKernels& kernels, const at::Tensor& grad_out, const at::Tensor& y_in,
     const at::Tensor& gamma, const at::Tensor& beta, const at::Tensor& mean,
     const at::Tensor& var, double eps, double negative_slope) {
-  const auto format = output_memory_format(y_in);
-  const auto acc = accumulation_dtype(y_in);
-  const at::Tensor y = y_in.contiguous(format);
-  const at::Tensor grad = grad_out.to(y.scalar_type()).contiguous(format);
-  const at::Tensor gamma_acc = per_channel(gamma, acc);
-  const at::Tensor beta_acc = per_channel(beta, acc);
-  const at::Tensor mean_acc = per_channel(mean, acc);
-  const at::Tensor var_acc = per_channel(var, acc);
-  auto [sum_dz, sum_dz_xmu] =
-      kernels.backward_reduce(grad, y, mean_acc, var_acc, gamma_acc, beta_acc, eps, negative_slope);
-  at::Tensor grad_y = kernels.backward_apply(grad, y, mean_acc, var_acc, gamma_acc, beta_acc,
-                                             sum_dz, sum_dz_xmu, eps, negative_slope, true);
-  return {grad_y, (sum_dz_xmu * (var_acc + eps).rsqrt()).to(gamma.scalar_type()),
-          sum_dz.to(beta.scalar_type())};
+  const BackwardSums sums = reduce_backward(kernels, grad_out, y_in, output_memory_format(y_in),
+                                            gamma, beta, mean, var, eps, negative_slope);
+  return {apply_backward(kernels, sums, eps, negative_slope, /*training=*/true),
+          grad_gamma(sums, eps, gamma.scalar_type()), sums.sum_dz.to(beta.scalar_type())};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_forward(
@@ -126,31 +150,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_backw
               "ganforge::upsample_bn_act_backward: grad_out has shape ", grad_out.sizes(),
               ", expected ", conv_out.sizes());
   const auto format = output_memory_format(input);
-  const auto acc = accumulation_dtype(input);
-  const at::Tensor y = conv_out.contiguous(format);
-  const at::Tensor grad = grad_out.to(y.scalar_type()).contiguous(format);
-  const at::Tensor gamma_acc = per_channel(gamma, acc);
-  const at::Tensor beta_acc = per_channel(beta, acc);
-  const at::Tensor mean_acc = per_channel(mean, acc);
-  const at::Tensor var_acc = per_channel(var, acc);
-
-  auto [sum_dz, sum_dz_xmu] =
-      kernels.backward_reduce(grad, y, mean_acc, var_acc, gamma_acc, beta_acc, eps, negative_slope);
+  const BackwardSums sums = reduce_backward(kernels, grad_out, conv_out, format, gamma, beta, mean,
+                                            var, eps, negative_slope);
   const auto empty = [](const at::Tensor& like) { return at::empty({0}, like.options()); };
-  at::Tensor grad_gamma = empty(gamma);
-  at::Tensor grad_beta = empty(beta);
-  if (output_mask[2]) {
-    grad_gamma = (sum_dz_xmu * (var_acc + eps).rsqrt()).to(gamma.scalar_type());
-  }
-  if (output_mask[3]) {
-    grad_beta = sum_dz.to(beta.scalar_type());
-  }
+  at::Tensor grad_gamma_out = output_mask[2] ? grad_gamma(sums, eps, gamma.scalar_type()) : empty(gamma);
+  at::Tensor grad_beta = output_mask[3] ? sums.sum_dz.to(beta.scalar_type()) : empty(beta);
   at::Tensor grad_input = empty(input);
   at::Tensor grad_weight = empty(weight);
   if (output_mask[0] || output_mask[1]) {
-    const at::Tensor grad_y = kernels.backward_apply(grad, y, mean_acc, var_acc, gamma_acc, beta_acc,
-                                                     sum_dz, sum_dz_xmu, eps, negative_slope,
-                                                     training);
+    const at::Tensor grad_y = apply_backward(kernels, sums, eps, negative_slope, training);
     const int64_t no_dilation[2] = {1, 1};
     const int64_t no_output_padding[2] = {0, 0};
     auto conv_grads = at::convolution_backward(
@@ -163,7 +171,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_backw
       grad_weight = std::get<1>(conv_grads).contiguous();
     }
   }
-  return {grad_input, grad_weight, grad_gamma, grad_beta};
+  return {grad_input, grad_weight, grad_gamma_out, grad_beta};
 }
 
 }  // namespace ganforge
