@@ -212,10 +212,30 @@ struct Normalize {
   }
 };
 
-// One thread's partial sums: float lanes (width per channel) and float64 totals.
+// The sum of a channel's lanes in float64: four independent chains, so that flushing
+// C channels is a short pipelined loop rather than one long chain of dependent adds.
+template <typename T>
+GANFORGE_INLINE double lane_total(const T* lanes, int64_t width) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int64_t j = 0;
+  for (; j + 4 <= width; j += 4) {
+    a0 += lanes[j];
+    a1 += lanes[j + 1];
+    a2 += lanes[j + 2];
+    a3 += lanes[j + 3];
+  }
+  for (; j < width; ++j) {
+    a0 += lanes[j];
+  }
+  return (a0 + a1) + (a2 + a3);
+}
+
+// One thread's partial sums: float lanes (width per channel) and float64 totals; `used` once
+// the thread was given work (an idle thread's partials are skipped).
 template <typename scalar_t>
 struct Partials {
   int64_t width;
+  bool used = false;
   std::vector<scalar_t> lane1, lane2;
   std::vector<double> s1, s2;
 
@@ -224,11 +244,13 @@ struct Partials {
 
   void flush() {
     const int64_t C = static_cast<int64_t>(s1.size());
+    const scalar_t* l1 = lane1.data();
+    const scalar_t* l2 = lane2.data();
+    double* t1 = s1.data();
+    double* t2 = s2.data();
     for (int64_t c = 0; c < C; ++c) {
-      for (int64_t j = 0; j < width; ++j) {
-        s1[c] += lane1[c * width + j];
-        s2[c] += lane2[c * width + j];
-      }
+      t1[c] += lane_total(l1 + c * width, width);
+      t2[c] += lane_total(l2 + c * width, width);
     }
     std::fill(lane1.begin(), lane1.end(), scalar_t(0));
     std::fill(lane2.begin(), lane2.end(), scalar_t(0));
@@ -318,6 +340,7 @@ void reduce(const Rows& rows, const scalar_t* x, const scalar_t* g, const Op& op
   std::vector<Partials<scalar_t>> partials(threads, Partials<scalar_t>(rows.C, width));
   parallel_for(0, rows.count, rows.grain(), [&](int64_t begin, int64_t end) {
     auto& acc = partials[thread_index()];
+    acc.used = true;
     if (rows.pixels) {
       reduce_pixels(x, g, begin, end, rows.C, op, acc);
     } else {
@@ -327,6 +350,9 @@ void reduce(const Rows& rows, const scalar_t* x, const scalar_t* g, const Op& op
   std::fill_n(out1, rows.C, 0.0);
   std::fill_n(out2, rows.C, 0.0);
   for (auto& acc : partials) {
+    if (!acc.used) {
+      continue;
+    }
     acc.flush();
     for (int64_t c = 0; c < rows.C; ++c) {
       out1[c] += acc.s1[c];
@@ -481,16 +507,19 @@ std::tuple<at::Tensor, at::Tensor> backward_reduce_cpu(const at::Tensor& grad_ou
                                                        double slope) {
   check_cpu_input(y);
   const int64_t C = y.size(1);
-  at::Tensor sums = at::empty({2, C}, y.options().dtype(at::kDouble));
-  double* s = sums.data_ptr<double>();
+  const auto acc = y.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  at::Tensor sum_dz = at::empty({C}, y.options().dtype(acc));
+  at::Tensor sum_dz_xmu = at::empty({C}, y.options().dtype(acc));
+  std::vector<double> s1(C), s2(C);
   AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "ganforge_backward_reduce_cpu", [&] {
     const auto co = make_coefficients<scalar_t>(mean, var, gamma, beta, eps, slope);
     reduce(Rows(y), y.const_data_ptr<scalar_t>(), grad_out.const_data_ptr<scalar_t>(),
-           Normalize<scalar_t>(co), s, s + C);
+           Normalize<scalar_t>(co), s1.data(), s2.data());
+    using acc_t = acc_type<scalar_t>;
+    std::copy(s1.begin(), s1.end(), sum_dz.data_ptr<acc_t>());
+    std::copy(s2.begin(), s2.end(), sum_dz_xmu.data_ptr<acc_t>());
   });
-  const auto acc = y.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  sums = sums.to(acc);
-  return {sums[0], sums[1]};
+  return {sum_dz, sum_dz_xmu};
 }
 
 // grad_y = gain * (dz - c1 - (x - mean) * c2) in training, gain * dz in eval, per channel:
