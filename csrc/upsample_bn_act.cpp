@@ -24,9 +24,15 @@ at::ScalarType accumulation_dtype(const at::Tensor& t) {
   return t.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
 }
 
-at::Tensor per_channel(const at::Tensor& t, at::ScalarType dtype) {
-  return t.to(dtype).contiguous();
+// t as a contiguous tensor of dtype; t itself (no dispatcher round trip) when it already is.
+at::Tensor as_layout(const at::Tensor& t, at::ScalarType dtype,
+                     at::MemoryFormat format = at::MemoryFormat::Contiguous) {
+  if (t.scalar_type() == dtype && t.is_contiguous(format)) {
+    return t;
+  }
+  return t.to(dtype).contiguous(format);
 }
+
 
 void check_operands(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& gamma,
                     const at::Tensor& beta, c10::IntArrayRef stride, c10::IntArrayRef padding) {
@@ -60,11 +66,11 @@ BackwardSums reduce_backward(const BnActKernels& kernels, const at::Tensor& grad
   const auto acc = accumulation_dtype(y_in);
   BackwardSums s;
   s.y = y_in.contiguous(format);
-  s.grad = grad_out.to(s.y.scalar_type()).contiguous(format);
-  s.gamma = per_channel(gamma, acc);
-  s.beta = per_channel(beta, acc);
-  s.mean = per_channel(mean, acc);
-  s.var = per_channel(var, acc);
+  s.grad = as_layout(grad_out, s.y.scalar_type(), format);
+  s.gamma = as_layout(gamma, acc);
+  s.beta = as_layout(beta, acc);
+  s.mean = as_layout(mean, acc);
+  s.var = as_layout(var, acc);
   std::tie(s.sum_dz, s.sum_dz_xmu) = kernels.backward_reduce(s.grad, s.y, s.mean, s.var, s.gamma,
                                                              s.beta, eps, negative_slope);
   return s;
@@ -77,10 +83,10 @@ at::Tensor apply_backward(const BnActKernels& kernels, const BackwardSums& s, do
 }
 
 at::Tensor grad_gamma(const BackwardSums& s, double eps, at::ScalarType dtype) {
-  return (s.sum_dz_xmu * (s.var + eps).rsqrt()).to(dtype);
+  return as_layout(s.sum_dz_xmu * (s.var + eps).rsqrt(), dtype);
 }
 
-void check_values_per_channel(const at::Tensor& y) {
+void check_values_as_layout(const at::Tensor& y) {
   const int64_t values_per_channel = y.numel() / std::max<int64_t>(y.size(1), 1);
   TORCH_CHECK(values_per_channel > 1,
               "Expected more than 1 value per channel when training, got input size ", y.sizes());
@@ -93,11 +99,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_act_forward(
     const at::Tensor& beta, double eps, double negative_slope) {
   TORCH_CHECK(y_in.dim() == 4, "ganforge::bn_act: input must be 4-D (N, C, H, W), got ", y_in.sizes());
   const at::Tensor y = y_in.contiguous(output_memory_format(y_in));
-  check_values_per_channel(y);
+  check_values_as_layout(y);
   const auto acc = accumulation_dtype(y);
   auto [mean, var] = kernels.batch_stats(y);
-  at::Tensor out = kernels.forward_apply(y, mean, var, per_channel(gamma, acc),
-                                         per_channel(beta, acc), eps, negative_slope);
+  at::Tensor out = kernels.forward_apply(y, mean, var, as_layout(gamma, acc),
+                                         as_layout(beta, acc), eps, negative_slope);
   return {out, mean, var};
 }
 
@@ -108,7 +114,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_act_backward(
   const BackwardSums sums = reduce_backward(kernels, grad_out, y_in, output_memory_format(y_in),
                                             gamma, beta, mean, var, eps, negative_slope);
   return {apply_backward(kernels, sums, eps, negative_slope, /*training=*/true),
-          grad_gamma(sums, eps, gamma.scalar_type()), sums.sum_dz.to(beta.scalar_type())};
+          grad_gamma(sums, eps, gamma.scalar_type()), as_layout(sums.sum_dz, beta.scalar_type())};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_forward(
@@ -124,7 +130,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_forwa
   at::Tensor conv_out = at::conv_transpose2d(input, weight, {}, stride, padding).contiguous(format);
   const bool training = !running_mean.has_value();
   if (training) {
-    check_values_per_channel(conv_out);
+    check_values_as_layout(conv_out);
   }
   at::Tensor mean, var;
   if (training) {
@@ -134,8 +140,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_forwa
     mean = running_mean->to(acc, /*non_blocking=*/false, /*copy=*/true);
     var = running_var->to(acc, /*non_blocking=*/false, /*copy=*/true);
   }
-  at::Tensor out = kernels.forward_apply(conv_out, mean, var, per_channel(gamma, acc),
-                                         per_channel(beta, acc), eps, negative_slope);
+  at::Tensor out = kernels.forward_apply(conv_out, mean, var, as_layout(gamma, acc),
+                                         as_layout(beta, acc), eps, negative_slope);
   return {out, conv_out, mean, var};
 }
 
@@ -154,7 +160,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_backw
                                             var, eps, negative_slope);
   const auto empty = [](const at::Tensor& like) { return at::empty({0}, like.options()); };
   at::Tensor grad_gamma_out = output_mask[2] ? grad_gamma(sums, eps, gamma.scalar_type()) : empty(gamma);
-  at::Tensor grad_beta = output_mask[3] ? sums.sum_dz.to(beta.scalar_type()) : empty(beta);
+  at::Tensor grad_beta = output_mask[3] ? as_layout(sums.sum_dz, beta.scalar_type()) : empty(beta);
   at::Tensor grad_input = empty(input);
   at::Tensor grad_weight = empty(weight);
   if (output_mask[0] || output_mask[1]) {
