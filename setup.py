@@ -100,7 +100,8 @@ def extension():
     with_cuda = build_cuda()
     archs = cuda_arch_list() if with_cuda else ""
     generated = write_build_info(with_cuda, archs)
-    sources = [CSRC / "module.cpp", CSRC / "upsample_bn_act.cpp", *sorted((CSRC / "cpu").glob("*.cpp"))]
+    sources = [CSRC / "module.cpp", CSRC / "upsample_bn_act.cpp", CSRC / "autograd.cpp",
+               *sorted((CSRC / "cpu").glob("*.cpp"))]
     include_dirs = [str(CSRC), str(generated)]
     # -fno-trapping-math lets the compiler if-convert LeakyReLU's select, so its loops vectorize.
     compile_args = {"cxx": ["-O3", "-fno-trapping-math"]}

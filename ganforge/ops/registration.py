@@ -1,6 +1,7 @@
 """Python-side rules of ``torch.ops.ganforge.upsample_bn_act`` (and of ``bn_act``, its
-batch-norm + activation part alone, training mode): fake (meta) kernels for
-tracing and ``torch.compile``, and autograd, registered once the C++ ops are loaded.
+batch-norm + activation part alone, training mode), registered once the C++ ops are loaded:
+fake (meta) kernels for tracing and ``torch.compile``, and the backward ops' autograd rule,
+which refuses a double backward. The forward ops' autograd is in C++ (csrc/autograd.cpp).
 
 The op is functional: it returns (out, conv_out, mean, var) and leaves running statistics
 to the caller. ``conv_out``, ``mean`` and ``var`` are saved for the backward and are not
@@ -59,31 +60,6 @@ def _fake_backward(grad_out, input, weight, gamma, beta, conv_out, mean, var, tr
             grad_like(beta, output_mask[3]))
 
 
-def _setup_context(ctx, inputs, output):
-    input, weight, gamma, beta, running_mean, _running_var, stride, padding, eps, slope = inputs
-    _out, conv_out, mean, var = output
-    ctx.save_for_backward(input, weight, gamma, beta, conv_out, mean, var)
-    ctx.training = running_mean is None
-    ctx.stride, ctx.padding, ctx.eps, ctx.negative_slope = stride, padding, eps, slope
-    ctx.mark_non_differentiable(conv_out, mean, var)
-    # Otherwise autograd fills a zero gradient for every non-differentiable output on each
-    # backward: a full pass over conv_out's size that eager does not make. The backward then
-    # gets None for a gradient nobody defined (gradcheck checks that case).
-    ctx.set_materialize_grads(False)
-
-
-def _backward(ctx, grad_out, _grad_conv_out, _grad_mean, _grad_var):
-    if grad_out is None:
-        return (None,) * 10
-    input, weight, gamma, beta, conv_out, mean, var = ctx.saved_tensors
-    mask = [bool(ctx.needs_input_grad[i]) for i in range(4)]
-    grads = torch.ops.ganforge.upsample_bn_act_backward(
-        grad_out, input, weight, gamma, beta, conv_out, mean, var, ctx.training, ctx.stride,
-        ctx.padding, ctx.eps, ctx.negative_slope, mask)
-    return (*(g if wanted else None for g, wanted in zip(grads, mask)),
-            None, None, None, None, None, None)
-
-
 def _fake_bn_act(input, gamma, beta, eps, negative_slope):
     out = torch.empty(input.shape, dtype=input.dtype, device=input.device,
                       memory_format=output_memory_format(input))
@@ -97,24 +73,6 @@ def _fake_bn_act_backward(grad_out, input, gamma, beta, mean, var, eps, negative
     return grad_input, torch.empty_like(gamma), torch.empty_like(beta)
 
 
-def _setup_bn_act_context(ctx, inputs, output):
-    input, gamma, beta, eps, slope = inputs
-    _out, mean, var = output
-    ctx.save_for_backward(input, gamma, beta, mean, var)
-    ctx.eps, ctx.negative_slope = eps, slope
-    ctx.mark_non_differentiable(mean, var)
-    ctx.set_materialize_grads(False)
-
-
-def _bn_act_backward(ctx, grad_out, _grad_mean, _grad_var):
-    if grad_out is None:
-        return (None,) * 5
-    input, gamma, beta, mean, var = ctx.saved_tensors
-    grads = torch.ops.ganforge.bn_act_backward(grad_out, input, gamma, beta, mean, var, ctx.eps,
-                                              ctx.negative_slope)
-    return (*grads, None, None)
-
-
 def _refuse_double_backward(ctx, *grads):
     raise RuntimeError("ganforge's fused ops do not support double backward "
                        "(create_graph=True through a fused block); use impl='torch' for that")
@@ -123,9 +81,7 @@ def _refuse_double_backward(ctx, *grads):
 def register_python_rules() -> None:
     torch.library.register_fake(FORWARD)(_fake_forward)
     torch.library.register_fake(BACKWARD)(_fake_backward)
-    torch.library.register_autograd(FORWARD, _backward, setup_context=_setup_context)
     torch.library.register_autograd(BACKWARD, _refuse_double_backward)
     torch.library.register_fake(BN_ACT)(_fake_bn_act)
     torch.library.register_fake(BN_ACT_BACKWARD)(_fake_bn_act_backward)
-    torch.library.register_autograd(BN_ACT, _bn_act_backward, setup_context=_setup_bn_act_context)
     torch.library.register_autograd(BN_ACT_BACKWARD, _refuse_double_backward)

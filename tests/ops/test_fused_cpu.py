@@ -141,3 +141,30 @@ def test_double_backward_is_refused_clearly(extension):
     (grad,) = torch.autograd.grad(block(x).square().sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="do not support double backward"):
         grad.sum().backward()
+
+
+@pytest.mark.parametrize("frozen", ["input", "weight", "batchnorm", "all-but-beta"])
+def test_gradients_only_where_asked(extension, frozen):
+    """Frozen parameters (or an input without grad) get no gradient, the others the
+    reference's: the C++ autograd passes autograd's needs_input_grad on as the output mask."""
+    geometry, state, x, grad_out = make_case("k4s2p1", 0.2)
+    grads = {}
+    for impl in ("torch", "cpu"):
+        block = UpsampleBlock(**geometry, impl=impl)
+        block.load_state_dict(state)
+        leaf = x.clone().requires_grad_(frozen != "input")
+        conv, bn = block[0], block[1]
+        if frozen == "weight":
+            conv.weight.requires_grad_(False)
+        elif frozen == "batchnorm":
+            bn.weight.requires_grad_(False)
+            bn.bias.requires_grad_(False)
+        elif frozen == "all-but-beta":
+            conv.weight.requires_grad_(False)
+            bn.weight.requires_grad_(False)
+        block(leaf).backward(grad_out)
+        grads[impl] = [leaf.grad, conv.weight.grad, bn.weight.grad, bn.bias.grad]
+    for want, got in zip(grads["torch"], grads["cpu"]):
+        assert (want is None) == (got is None)
+        if want is not None:
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
