@@ -70,8 +70,14 @@ def _time_once(run: Callable[[], object], device: str) -> float:
     return time.perf_counter() - begin
 
 
-def _step(forward: Callable[[], torch.Tensor], grad: torch.Tensor | None) -> Callable[[], None]:
+def _step(forward: Callable[[], torch.Tensor], grad: torch.Tensor | None,
+          leaves: tuple[torch.Tensor, ...] = ()) -> Callable[[], None]:
+    """One step; with a gradient, the leaves' .grad is reset first, as the trainer's
+    zero_grad(set_to_none=True) does, so no step pays for accumulating into the last one's."""
     def run():
+        if grad is not None:
+            for leaf in leaves:
+                leaf.grad = None
         out = forward()
         if grad is not None:
             out.backward(grad)
@@ -80,7 +86,8 @@ def _step(forward: Callable[[], torch.Tensor], grad: torch.Tensor | None) -> Cal
 
 def block_runners(shape: BlockShape, batch: int, device: str, dtype: torch.dtype, pass_: str,
                   include_compile: bool) -> dict[str, Callable[[], None]]:
-    """Whole block: impl name -> one step (forward, or forward and backward)."""
+    """Whole block: impl name -> one step (forward, or forward and backward). Every
+    implementation runs on the same parameter tensors, so none gets a luckier memory layout."""
     backward = pass_ == "fwd+bwd"
     x = torch.randn(batch, shape.in_channels, shape.input_size, shape.input_size, device=device,
                     dtype=dtype, requires_grad=backward and shape.input_size > 1)
@@ -90,14 +97,27 @@ def block_runners(shape: BlockShape, batch: int, device: str, dtype: torch.dtype
     impls = {"eager": "torch"}
     if auto_choice(device, dtype) != "torch":
         impls["fused"] = device
+    shared = UpsampleBlock(*geometry, impl="torch").to(device=device, dtype=dtype)
+    leaves = (x, *shared.parameters())
     runners = {}
     for label, impl in impls.items():
-        block = UpsampleBlock(*geometry, impl=impl).to(device=device, dtype=dtype)
-        runners[label] = _step(lambda block=block: block(x), grad)
+        block = _sharing_parameters(UpsampleBlock(*geometry, impl=impl), shared)
+        runners[label] = _step(lambda block=block: block(x), grad, leaves)
     if include_compile:
-        compiled = _compile(UpsampleBlock(*geometry, impl="torch").to(device=device, dtype=dtype))
-        runners["compile"] = _step(lambda: compiled(x), grad)
+        compiled = _compile(_sharing_parameters(UpsampleBlock(*geometry, impl="torch"), shared))
+        runners["compile"] = _step(lambda: compiled(x), grad, leaves)
     return runners
+
+
+def _sharing_parameters(block: UpsampleBlock, source: UpsampleBlock) -> UpsampleBlock:
+    """block, on source's device and dtype, with source's parameter tensors (its buffers stay
+    its own)."""
+    first = next(source.parameters())
+    block.to(device=first.device, dtype=first.dtype)
+    for name, parameter in source.named_parameters():
+        module_name, _, attribute = name.rpartition(".")
+        setattr(block.get_submodule(module_name), attribute, parameter)
+    return block
 
 
 def _compile(fn):
@@ -122,12 +142,13 @@ def bn_act_runners(shape: BlockShape, batch: int, device: str, dtype: torch.dtyp
     gamma = torch.ones(shape.out_channels, device=device, dtype=dtype, requires_grad=backward)
     beta = torch.zeros(shape.out_channels, device=device, dtype=dtype, requires_grad=backward)
     grad = torch.randn_like(y) if backward else None
-    runners = {"eager": _step(lambda: _reference_bn_act(y, gamma, beta), grad)}
+    leaves = (y, gamma, beta)
+    runners = {"eager": _step(lambda: _reference_bn_act(y, gamma, beta), grad, leaves)}
     if auto_choice(device, dtype) != "torch":
-        runners["fused"] = _step(lambda: bn_act(y, gamma, beta, impl=device), grad)
+        runners["fused"] = _step(lambda: bn_act(y, gamma, beta, impl=device), grad, leaves)
     if include_compile:
         compiled = _compile(_reference_bn_act)
-        runners["compile"] = _step(lambda: compiled(y, gamma, beta), grad)
+        runners["compile"] = _step(lambda: compiled(y, gamma, beta), grad, leaves)
     return runners
 
 
