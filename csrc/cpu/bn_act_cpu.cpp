@@ -41,10 +41,13 @@ constexpr int64_t kGrainElements = 32768;
 
 void check_cpu_input(const at::Tensor& y) {
   TORCH_CHECK(y.device().is_cpu(), "ganforge CPU kernel got a tensor on ", y.device());
-  TORCH_CHECK(y.scalar_type() == at::kFloat || y.scalar_type() == at::kDouble,
-              "ganforge CPU kernel supports float32 and float64, got ", y.scalar_type());
+  TORCH_CHECK(y.scalar_type() == at::kFloat || y.scalar_type() == at::kDouble ||
+                  y.scalar_type() == at::kBFloat16,
+              "ganforge CPU kernel supports float32, float64 and bfloat16, got ", y.scalar_type());
 }
 
+// The type the kernels compute in for a stored scalar_t: float64 for float64, float32 for
+// float32 and bfloat16 (each bfloat16 is widened on load and rounded once on store).
 template <typename scalar_t>
 using acc_type = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
 
@@ -115,7 +118,43 @@ GANFORGE_INLINE void store(T* p, std::type_identity_t<Lanes<T>> v) {
   __builtin_memcpy(p, &v, sizeof v);
 }
 
-// p[0] as a scalar_t, or p[0 .. kWidth) as Lanes.
+// kWidth<T> stored values as compute Lanes<T>, and back: plain copies where the stored type
+// is T; bfloat16 is the high half of a float32, widened by a shift and rounded to nearest
+// even (NaN stays a quiet NaN), as c10::BFloat16 rounds a single value.
+typedef uint16_t Bits16 __attribute__((vector_size(32)));
+typedef uint32_t Bits32 __attribute__((vector_size(64)));
+
+template <typename T, typename S>
+GANFORGE_INLINE Lanes<T> load_lanes(const S* p) {
+  if constexpr (std::is_same_v<S, T>) {
+    return load(p);
+  } else {
+    static_assert(std::is_same_v<S, c10::BFloat16> && std::is_same_v<T, float>);
+    Bits16 half;
+    __builtin_memcpy(&half, p, sizeof half);
+    const Bits32 bits = __builtin_convertvector(half, Bits32) << 16;
+    Lanes<T> v;
+    __builtin_memcpy(&v, &bits, sizeof v);
+    return v;
+  }
+}
+
+template <typename T, typename S>
+GANFORGE_INLINE void store_lanes(S* p, std::type_identity_t<Lanes<T>> v) {
+  if constexpr (std::is_same_v<S, T>) {
+    store(p, v);
+  } else {
+    static_assert(std::is_same_v<S, c10::BFloat16> && std::is_same_v<T, float>);
+    Bits32 bits;
+    __builtin_memcpy(&bits, &v, sizeof bits);
+    const Bits32 nan = reinterpret_cast<Bits32>(v != v);
+    const Bits32 rounded = (bits + (0x7FFFu + ((bits >> 16) & 1u))) >> 16;
+    const Bits16 half = __builtin_convertvector((rounded & ~nan) | (0x7FC0u & nan), Bits16);
+    __builtin_memcpy(p, &half, sizeof half);
+  }
+}
+
+// p[0] as a scalar, or p[0 .. kWidth) as Lanes.
 template <typename V, typename T>
 GANFORGE_INLINE V fetch(const T* p) {
   if constexpr (std::is_same_v<V, T>) {
@@ -144,13 +183,13 @@ GANFORGE_INLINE V leaky_grad(V z, V grad, S slope) {
 // works on values x of the input and g of the incoming gradient (ignored where unused).
 
 // (x - shift, (x - shift)^2): the statistics.
-template <typename scalar_t>
+template <typename T>
 struct Moments {
   template <typename V>
   struct K {
     V shift;
   };
-  const scalar_t* shift;
+  const T* shift;
 
   template <typename V>
   GANFORGE_INLINE K<V> channel(int64_t c) const {
@@ -166,25 +205,25 @@ struct Moments {
 
 // Per-channel coefficients of the normalization, in the input's dtype for the hot loops;
 // gain, c1, c2 are the backward's (see backward_apply_cpu).
-template <typename scalar_t>
+template <typename T>
 struct Coefficients {
-  std::vector<scalar_t> mean, scale, shift, gain, c1, c2;
-  scalar_t slope;
+  std::vector<T> mean, scale, shift, gain, c1, c2;
+  T slope;
 };
 
 // z = (x - mean) * scale + shift; out = leaky(z): the forward.
 // dz = g * act'(z); (dz, dz * (x - mean)): the backward's reduction.
 // gain * (dz - c1 - (x - mean) * c2): the backward's gradient.
-template <typename scalar_t>
+template <typename T>
 struct Normalize {
   template <typename V>
   struct K {
     V mean, scale, shift, gain, c1, c2;
   };
-  const scalar_t *mean, *scale, *shift, *gain, *c1, *c2;
-  scalar_t slope;
+  const T *mean, *scale, *shift, *gain, *c1, *c2;
+  T slope;
 
-  explicit Normalize(const Coefficients<scalar_t>& co)
+  explicit Normalize(const Coefficients<T>& co)
       : mean(co.mean.data()), scale(co.scale.data()), shift(co.shift.data()), gain(co.gain.data()),
         c1(co.c1.data()), c2(co.c2.data()), slope(co.slope) {}
 
@@ -232,11 +271,11 @@ GANFORGE_INLINE double lane_total(const T* lanes, int64_t width) {
 
 // One thread's partial sums: float lanes (width per channel) and float64 totals; `used` once
 // the thread was given work (an idle thread's partials are skipped).
-template <typename scalar_t>
+template <typename T>
 struct Partials {
   int64_t width;
   bool used = false;
-  std::vector<scalar_t> lane1, lane2;
+  std::vector<T> lane1, lane2;
   std::vector<double> s1, s2;
 
   Partials(int64_t C, int64_t lanes)
@@ -244,16 +283,16 @@ struct Partials {
 
   void flush() {
     const int64_t C = static_cast<int64_t>(s1.size());
-    const scalar_t* l1 = lane1.data();
-    const scalar_t* l2 = lane2.data();
+    const T* l1 = lane1.data();
+    const T* l2 = lane2.data();
     double* t1 = s1.data();
     double* t2 = s2.data();
     for (int64_t c = 0; c < C; ++c) {
       t1[c] += lane_total(l1 + c * width, width);
       t2[c] += lane_total(l2 + c * width, width);
     }
-    std::fill(lane1.begin(), lane1.end(), scalar_t(0));
-    std::fill(lane2.begin(), lane2.end(), scalar_t(0));
+    std::fill(lane1.begin(), lane1.end(), T(0));
+    std::fill(lane2.begin(), lane2.end(), T(0));
   }
 };
 
@@ -262,15 +301,15 @@ struct Partials {
 
 // Adds op.terms over planes [begin, end) into acc (kWidth lanes per channel; a plane's tail
 // that fills no whole Lanes goes straight into the float64 totals).
-template <typename scalar_t, typename Op>
+template <typename scalar_t, typename Op, typename T = acc_type<scalar_t>>
 GANFORGE_KERNEL void reduce_planes(const scalar_t* x, const scalar_t* g, int64_t begin, int64_t end,
-                                   int64_t C, int64_t HW, Op op, Partials<scalar_t>& acc) {
-  using V = Lanes<scalar_t>;
-  constexpr int64_t W = kWidth<scalar_t>;
+                                   int64_t C, int64_t HW, Op op, Partials<T>& acc) {
+  using V = Lanes<T>;
+  constexpr int64_t W = kWidth<T>;
   const int64_t rounds_per_flush = std::max<int64_t>(1, kValuesPerLane * W / std::max<int64_t>(HW, 1));
   int64_t c = begin % C, rounds = 0;
   for (int64_t p = begin; p < end; ++p) {
-    const auto k = op.template channel<scalar_t>(c);
+    const auto k = op.template channel<T>(c);
     const scalar_t* xp = x + p * HW;
     const scalar_t* gp = g + p * HW;
     V a1 = load(&acc.lane1[c * W]);
@@ -278,15 +317,15 @@ GANFORGE_KERNEL void reduce_planes(const scalar_t* x, const scalar_t* g, int64_t
     int64_t i = 0;
     for (; i + W <= HW; i += W) {
       V t1, t2;
-      op.terms(k, load(xp + i), load(gp + i), t1, t2);
+      op.terms(k, load_lanes<T>(xp + i), load_lanes<T>(gp + i), t1, t2);
       a1 += t1;
       a2 += t2;
     }
     store(&acc.lane1[c * W], a1);
     store(&acc.lane2[c * W], a2);
     for (; i < HW; ++i) {
-      scalar_t t1, t2;
-      op.terms(k, xp[i], gp[i], t1, t2);
+      T t1, t2;
+      op.terms(k, T(xp[i]), T(gp[i]), t1, t2);
       acc.s1[c] += t1;
       acc.s2[c] += t2;
     }
@@ -301,26 +340,26 @@ GANFORGE_KERNEL void reduce_planes(const scalar_t* x, const scalar_t* g, int64_t
 }
 
 // Adds op.terms over pixels [begin, end) into acc (one lane per channel).
-template <typename scalar_t, typename Op>
+template <typename scalar_t, typename Op, typename T = acc_type<scalar_t>>
 GANFORGE_KERNEL void reduce_pixels(const scalar_t* x, const scalar_t* g, int64_t begin, int64_t end,
-                                   int64_t C, Op op, Partials<scalar_t>& acc) {
-  using V = Lanes<scalar_t>;
-  constexpr int64_t W = kWidth<scalar_t>;
-  scalar_t* l1 = acc.lane1.data();
-  scalar_t* l2 = acc.lane2.data();
+                                   int64_t C, Op op, Partials<T>& acc) {
+  using V = Lanes<T>;
+  constexpr int64_t W = kWidth<T>;
+  T* l1 = acc.lane1.data();
+  T* l2 = acc.lane2.data();
   for (int64_t r = begin; r < end; ++r) {
     const scalar_t* xr = x + r * C;
     const scalar_t* gr = g + r * C;
     int64_t c = 0;
     for (; c + W <= C; c += W) {
       V t1, t2;
-      op.terms(op.template channel<V>(c), load(xr + c), load(gr + c), t1, t2);
+      op.terms(op.template channel<V>(c), load_lanes<T>(xr + c), load_lanes<T>(gr + c), t1, t2);
       store(l1 + c, load(l1 + c) + t1);
       store(l2 + c, load(l2 + c) + t2);
     }
     for (; c < C; ++c) {
-      scalar_t t1, t2;
-      op.terms(op.template channel<scalar_t>(c), xr[c], gr[c], t1, t2);
+      T t1, t2;
+      op.terms(op.template channel<T>(c), T(xr[c]), T(gr[c]), t1, t2);
       l1[c] += t1;
       l2[c] += t2;
     }
@@ -336,8 +375,9 @@ template <typename scalar_t, typename Op>
 void reduce(const Rows& rows, const scalar_t* x, const scalar_t* g, const Op& op, double* out1,
             double* out2) {
   const int64_t threads = at::get_num_threads();
-  const int64_t width = rows.pixels ? 1 : kWidth<scalar_t>;
-  std::vector<Partials<scalar_t>> partials(threads, Partials<scalar_t>(rows.C, width));
+  using T = acc_type<scalar_t>;
+  const int64_t width = rows.pixels ? 1 : kWidth<T>;
+  std::vector<Partials<T>> partials(threads, Partials<T>(rows.C, width));
   parallel_for(0, rows.count, rows.grain(), [&](int64_t begin, int64_t end) {
     auto& acc = partials[thread_index()];
     acc.used = true;
@@ -362,20 +402,21 @@ void reduce(const Rows& rows, const scalar_t* x, const scalar_t* g, const Op& op
 }
 
 // out = apply(op, k, x, g) over planes [begin, end).
-template <typename scalar_t, typename Op, typename Apply>
+template <typename scalar_t, typename Op, typename Apply, typename T = acc_type<scalar_t>>
 GANFORGE_KERNEL void map_planes(const scalar_t* x, const scalar_t* g, scalar_t* out, int64_t begin,
                                 int64_t end, int64_t C, int64_t HW, Op op, Apply apply) {
-  constexpr int64_t W = kWidth<scalar_t>;
+  constexpr int64_t W = kWidth<T>;
   int64_t c = begin % C;
   for (int64_t p = begin; p < end; ++p) {
-    const auto k = op.template channel<scalar_t>(c);
+    const auto k = op.template channel<T>(c);
     const int64_t base = p * HW;
     int64_t i = 0;
     for (; i + W <= HW; i += W) {
-      store(out + base + i, apply(op, k, load(x + base + i), load(g + base + i)));
+      store_lanes<T>(out + base + i,
+                     apply(op, k, load_lanes<T>(x + base + i), load_lanes<T>(g + base + i)));
     }
     for (; i < HW; ++i) {
-      out[base + i] = apply(op, k, x[base + i], g[base + i]);
+      out[base + i] = scalar_t(apply(op, k, T(x[base + i]), T(g[base + i])));
     }
     if (++c == C) {
       c = 0;
@@ -384,20 +425,21 @@ GANFORGE_KERNEL void map_planes(const scalar_t* x, const scalar_t* g, scalar_t* 
 }
 
 // The same over pixels [begin, end).
-template <typename scalar_t, typename Op, typename Apply>
+template <typename scalar_t, typename Op, typename Apply, typename T = acc_type<scalar_t>>
 GANFORGE_KERNEL void map_pixels(const scalar_t* x, const scalar_t* g, scalar_t* out, int64_t begin,
                                 int64_t end, int64_t C, Op op, Apply apply) {
-  using V = Lanes<scalar_t>;
-  constexpr int64_t W = kWidth<scalar_t>;
+  using V = Lanes<T>;
+  constexpr int64_t W = kWidth<T>;
   for (int64_t r = begin; r < end; ++r) {
     const int64_t base = r * C;
     int64_t c = 0;
     for (; c + W <= C; c += W) {
-      store(out + base + c,
-            apply(op, op.template channel<V>(c), load(x + base + c), load(g + base + c)));
+      store_lanes<T>(out + base + c, apply(op, op.template channel<V>(c), load_lanes<T>(x + base + c),
+                                           load_lanes<T>(g + base + c)));
     }
     for (; c < C; ++c) {
-      out[base + c] = apply(op, op.template channel<scalar_t>(c), x[base + c], g[base + c]);
+      out[base + c] =
+          scalar_t(apply(op, op.template channel<T>(c), T(x[base + c]), T(g[base + c])));
     }
   }
 }
@@ -432,14 +474,14 @@ template <typename scalar_t>
 void batch_stats_typed(const at::Tensor& y, at::Tensor& mean, at::Tensor& var) {
   const Rows rows(y);
   const int64_t C = rows.C;
+  using acc_t = acc_type<scalar_t>;
   const scalar_t* data = y.const_data_ptr<scalar_t>();
-  std::vector<scalar_t> shift(C);
+  std::vector<acc_t> shift(C);
   for (int64_t c = 0; c < C; ++c) {
-    shift[c] = data[rows.pixels ? c : c * rows.length];
+    shift[c] = static_cast<acc_t>(data[rows.pixels ? c : c * rows.length]);
   }
   std::vector<double> s1(C), s2(C);
-  reduce(rows, data, data, Moments<scalar_t>{shift.data()}, s1.data(), s2.data());
-  using acc_t = acc_type<scalar_t>;
+  reduce(rows, data, data, Moments<acc_t>{shift.data()}, s1.data(), s2.data());
   acc_t* m = mean.data_ptr<acc_t>();
   acc_t* v = var.data_ptr<acc_t>();
   const double count = static_cast<double>(y.numel() / C);
@@ -455,30 +497,29 @@ std::tuple<at::Tensor, at::Tensor> batch_stats_cpu(const at::Tensor& y) {
   const auto acc = y.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   at::Tensor mean = at::empty({y.size(1)}, y.options().dtype(acc));
   at::Tensor var = at::empty({y.size(1)}, y.options().dtype(acc));
-  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "ganforge_batch_stats_cpu",
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, y.scalar_type(), "ganforge_batch_stats_cpu",
                              [&] { batch_stats_typed<scalar_t>(y, mean, var); });
   return {mean, var};
 }
 
-// The forward's coefficients; the backward's (gain, c1, c2) are zero until set.
-template <typename scalar_t>
-Coefficients<scalar_t> make_coefficients(const at::Tensor& mean, const at::Tensor& var,
-                                         const at::Tensor& gamma, const at::Tensor& beta,
-                                         double eps, double slope) {
-  using acc_t = acc_type<scalar_t>;
+// The forward's coefficients in the compute type T (the per-channel tensors are in T too);
+// the backward's (gain, c1, c2) are zero until set.
+template <typename T>
+Coefficients<T> make_coefficients(const at::Tensor& mean, const at::Tensor& var,
+                                  const at::Tensor& gamma, const at::Tensor& beta, double eps,
+                                  double slope) {
   const int64_t C = mean.numel();
-  const acc_t* m = mean.data_ptr<acc_t>();
-  const acc_t* v = var.data_ptr<acc_t>();
-  const acc_t* gm = gamma.data_ptr<acc_t>();
-  const acc_t* b = beta.data_ptr<acc_t>();
-  Coefficients<scalar_t> co{std::vector<scalar_t>(C), std::vector<scalar_t>(C),
-                            std::vector<scalar_t>(C), std::vector<scalar_t>(C),
-                            std::vector<scalar_t>(C), std::vector<scalar_t>(C),
-                            static_cast<scalar_t>(slope)};
+  const T* m = mean.data_ptr<T>();
+  const T* v = var.data_ptr<T>();
+  const T* gm = gamma.data_ptr<T>();
+  const T* b = beta.data_ptr<T>();
+  Coefficients<T> co{std::vector<T>(C), std::vector<T>(C), std::vector<T>(C),
+                     std::vector<T>(C), std::vector<T>(C), std::vector<T>(C),
+                     static_cast<T>(slope)};
   for (int64_t c = 0; c < C; ++c) {
-    co.mean[c] = static_cast<scalar_t>(m[c]);
-    co.scale[c] = static_cast<scalar_t>(gm[c] / std::sqrt(static_cast<double>(v[c]) + eps));
-    co.shift[c] = static_cast<scalar_t>(b[c]);
+    co.mean[c] = m[c];
+    co.scale[c] = static_cast<T>(gm[c] / std::sqrt(static_cast<double>(v[c]) + eps));
+    co.shift[c] = b[c];
   }
   return co;
 }
@@ -491,10 +532,11 @@ at::Tensor forward_apply_cpu(const at::Tensor& y, const at::Tensor& mean, const 
     check_bn_act_operands(y, *t, "a per-channel operand");
   }
   at::Tensor out = at::empty_like(y);
-  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "ganforge_forward_apply_cpu", [&] {
-    const auto co = make_coefficients<scalar_t>(mean, var, gamma, beta, eps, slope);
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, y.scalar_type(), "ganforge_forward_apply_cpu", [&] {
+    using acc_t = acc_type<scalar_t>;
+    const auto co = make_coefficients<acc_t>(mean, var, gamma, beta, eps, slope);
     const scalar_t* in = y.const_data_ptr<scalar_t>();
-    map(Rows(y), in, in, out.data_ptr<scalar_t>(), Normalize<scalar_t>(co), ForwardElement{});
+    map(Rows(y), in, in, out.data_ptr<scalar_t>(), Normalize<acc_t>(co), ForwardElement{});
   });
   return out;
 }
@@ -511,11 +553,11 @@ std::tuple<at::Tensor, at::Tensor> backward_reduce_cpu(const at::Tensor& grad_ou
   at::Tensor sum_dz = at::empty({C}, y.options().dtype(acc));
   at::Tensor sum_dz_xmu = at::empty({C}, y.options().dtype(acc));
   std::vector<double> s1(C), s2(C);
-  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "ganforge_backward_reduce_cpu", [&] {
-    const auto co = make_coefficients<scalar_t>(mean, var, gamma, beta, eps, slope);
-    reduce(Rows(y), y.const_data_ptr<scalar_t>(), grad_out.const_data_ptr<scalar_t>(),
-           Normalize<scalar_t>(co), s1.data(), s2.data());
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, y.scalar_type(), "ganforge_backward_reduce_cpu", [&] {
     using acc_t = acc_type<scalar_t>;
+    const auto co = make_coefficients<acc_t>(mean, var, gamma, beta, eps, slope);
+    reduce(Rows(y), y.const_data_ptr<scalar_t>(), grad_out.const_data_ptr<scalar_t>(),
+           Normalize<acc_t>(co), s1.data(), s2.data());
     std::copy(s1.begin(), s1.end(), sum_dz.data_ptr<acc_t>());
     std::copy(s2.begin(), s2.end(), sum_dz_xmu.data_ptr<acc_t>());
   });
@@ -533,9 +575,9 @@ at::Tensor backward_apply_cpu(const at::Tensor& grad_out, const at::Tensor& y,
   at::Tensor grad_y = at::empty_like(y);
   const int64_t C = y.size(1);
   const double count = static_cast<double>(y.numel() / C);
-  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "ganforge_backward_apply_cpu", [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, y.scalar_type(), "ganforge_backward_apply_cpu", [&] {
     using acc_t = acc_type<scalar_t>;
-    auto co = make_coefficients<scalar_t>(mean, var, gamma, beta, eps, slope);
+    auto co = make_coefficients<acc_t>(mean, var, gamma, beta, eps, slope);
     const acc_t* sdz = sum_dz.data_ptr<acc_t>();
     const acc_t* sdzx = sum_dz_xmu.data_ptr<acc_t>();
     const acc_t* v = var.data_ptr<acc_t>();
@@ -543,12 +585,12 @@ at::Tensor backward_apply_cpu(const at::Tensor& grad_out, const at::Tensor& y,
       co.gain[c] = co.scale[c];
       if (training) {
         const double invvar = 1.0 / (static_cast<double>(v[c]) + eps);
-        co.c1[c] = static_cast<scalar_t>(sdz[c] / count);
-        co.c2[c] = static_cast<scalar_t>(invvar * sdzx[c] / count);
+        co.c1[c] = static_cast<acc_t>(sdz[c] / count);
+        co.c2[c] = static_cast<acc_t>(invvar * sdzx[c] / count);
       }
     }
     map(Rows(y), y.const_data_ptr<scalar_t>(), grad_out.const_data_ptr<scalar_t>(),
-        grad_y.data_ptr<scalar_t>(), Normalize<scalar_t>(co), BackwardElement{});
+        grad_y.data_ptr<scalar_t>(), Normalize<acc_t>(co), BackwardElement{});
   });
   return grad_y;
 }

@@ -11,7 +11,7 @@ from .extension import ExtensionUnavailableError, extension_state, require_exten
 
 IMPLS = ("auto", "cuda", "cpu", "torch")
 KERNEL_DTYPES = {
-    "cpu": (torch.float32, torch.float64),
+    "cpu": (torch.float32, torch.float64, torch.bfloat16),
     "cuda": (torch.float32, torch.float16, torch.bfloat16, torch.float64),
 }
 

@@ -21,7 +21,6 @@ def test_cuda_without_a_device_is_a_user_error():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(device="tpu"), "unknown device"),
     (dict(dtype="float8"), "unknown dtype"),
-    (dict(dtype="bfloat16"), "CUDA only"),
     (dict(batch=[1]), "at least 2"),
 ])
 def test_bad_input_is_a_user_error(kwargs, message):
@@ -31,12 +30,14 @@ def test_bad_input_is_a_user_error(kwargs, message):
         bench(**{**args, **kwargs})
 
 
-def test_writes_median_seconds_per_case_and_impl(tmp_path, capsys):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_writes_median_seconds_per_case_and_impl(extension, tmp_path, capsys, dtype):
     path = tmp_path / "bench.json"
-    bench(device="cpu", batch=[2], dtype="float32", repeats=1, json_path=str(path),
+    bench(device="cpu", batch=[2], dtype=dtype, repeats=1, json_path=str(path),
           include_compile=False)
     results = json.loads(path.read_text())
     assert len(results) == 4 * 2 * 2  # blocks x passes x (block, bn+act)
     for case, times in results.items():
-        assert "eager" in times and all(t > 0 for t in times.values()), case
+        assert dtype in case
+        assert set(times) == {"eager", "fused"} and all(t > 0 for t in times.values()), case
     assert "median seconds" in capsys.readouterr().out

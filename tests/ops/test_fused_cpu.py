@@ -168,3 +168,62 @@ def test_gradients_only_where_asked(extension, frozen):
         assert (want is None) == (got is None)
         if want is not None:
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+# Wider than GEOMETRIES: every compared tensor has a thousand values or more, so its mean
+# error is a stable statistic.
+BFLOAT16_GEOMETRIES = {
+    "k4s2p1": (dict(in_channels=16, out_channels=32, kernel_size=4, stride=2, padding=1), (4, 4), 8),
+    "k4s1p0": (dict(in_channels=64, out_channels=32, kernel_size=4, stride=1, padding=0), (1, 1), 16),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("name", BFLOAT16_GEOMETRIES)
+def test_bfloat16_as_accurate_as_eager_bfloat16(extension, name, train, layout):
+    """bfloat16 in and out, float32 inside. The bfloat16 convolution (ATen's, on both sides)
+    sets the error, up to several percent of the largest gradient, so each result is held to
+    eager bfloat16's mean distance from the float64 reference. Over 40 draws the fused error
+    was at most eager's in the median, with single draws up to 2.5x either way: the bound
+    leaves that spread room, not the 10x and more of bfloat16 arithmetic or bad rounding.
+    gamma's and beta's few gradients are left to test_bfloat16_bn_act_rounds_once: a
+    bfloat16 conv output that rounds across zero flips LeakyReLU's slope for a value, which
+    moved one channel's beta gradient by 12% here on both sides, in different draws."""
+    spec, input_hw, batch = BFLOAT16_GEOMETRIES[name]
+    geometry = dict(spec, negative_slope=0.2)
+    state = random_state(UpsampleBlock(**geometry, impl="torch"))
+    x = torch.randn(batch, spec["in_channels"], *input_hw)
+    with torch.no_grad():
+        grad_out = torch.randn_like(UpsampleBlock(**geometry, impl="torch")(x))
+    reference = run_block(state, geometry, "torch", x, grad_out, train=train, dtype=torch.float64)
+    runs = {impl: run_block(state, geometry, impl, x, grad_out, train=train, dtype=torch.bfloat16,
+                            memory_format=LAYOUTS[layout]) for impl in ("cpu", "torch")}
+    assert runs["cpu"]["out"].dtype == runs["cpu"]["grad_input"].dtype == torch.bfloat16
+    for key in ("out", "grad_input", "grad_weight"):
+        want = reference[key]
+        fused_error, eager_error = ((runs[impl][key].double() - want).abs().mean()
+                                    for impl in ("cpu", "torch"))
+        assert fused_error <= 3 * eager_error + 2.0 ** -8 * want.abs().mean(), key
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_bfloat16_bn_act_rounds_once(extension, layout):
+    """The BN+activation part on bfloat16 is the float64 result rounded once: within one
+    bfloat16 rounding step (2^-8 relative) of the largest magnitude, also for a large mean."""
+    from ganforge.ops import bn_act
+
+    y = (torch.randn(5, 24, 6, 7) * 3 + 50).to(torch.bfloat16).contiguous(memory_format=LAYOUTS[layout])
+    gamma = (1 + 0.3 * torch.randn(24)).to(torch.bfloat16)
+    beta = torch.randn(24).to(torch.bfloat16)
+    grad = torch.randn(5, 24, 6, 7).to(torch.bfloat16)
+    results = []
+    for impl, dtype in (("cpu", torch.bfloat16), ("torch", torch.float64)):
+        leaves = [t.detach().to(dtype).requires_grad_() for t in (y, gamma, beta)]
+        out = bn_act(*leaves, negative_slope=0.2, impl=impl)
+        out.backward(grad.to(dtype))
+        results.append([out, *(t.grad for t in leaves)])
+    for got, want in zip(*results):
+        assert got.dtype == torch.bfloat16
+        error = (got.double() - want).abs().max()
+        assert error <= 2.0 ** -8 * want.abs().max() * 2, float(error / want.abs().max())
