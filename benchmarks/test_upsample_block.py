@@ -4,7 +4,7 @@
     GANFORGE_BENCH_CPU_BATCH=64,128 pytest benchmarks/ -k cpu
 
 CPU batch sizes come from GANFORGE_BENCH_CPU_BATCH (default 64, so the CPU run takes a few
-minutes on 2 cores); CUDA runs batch 64, 128 and 256 in float32 and bfloat16. CUDA steps end
+minutes on 2 cores); CUDA runs batch 64, 128 and 256. Both run float32 and bfloat16. CUDA steps end
 with a synchronize, so wall time covers the kernels.
 """
 
@@ -18,7 +18,7 @@ import torch
 from ganforge.ops.benchmark import DCGAN64_BLOCKS, PASSES, bn_act_runners, block_runners
 
 CPU_BATCHES = [int(b) for b in os.environ.get("GANFORGE_BENCH_CPU_BATCH", "64").split(",")]
-CONFIGS = [("cpu", torch.float32, b) for b in CPU_BATCHES]
+CONFIGS = [("cpu", dtype, b) for dtype in (torch.float32, torch.bfloat16) for b in CPU_BATCHES]
 if torch.cuda.is_available():
     CONFIGS += [("cuda", dtype, b) for dtype in (torch.float32, torch.bfloat16) for b in (64, 128, 256)]
 IMPLS = ("fused", "eager", "compile")
