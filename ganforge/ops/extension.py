@@ -1,8 +1,8 @@
 """Finding the compiled extension ``ganforge._C``: loaded lazily, at most once, never compiled here.
 
 Importing ganforge never touches the extension. The first block that may use it calls
-``extension_state()``, which imports ``ganforge._C`` (registering ``torch.ops.ganforge.*``)
-and the op's fake and autograd rules, or records why that failed.
+``extension_state()``, which imports ``ganforge._C`` (registering ``torch.ops.ganforge.*``
+and their C++ autograd) and the ops' Python fake kernels, or records why that failed.
 ``GANFORGE_DISABLE_EXTENSION=1`` skips the import, so every block uses the reference.
 """
 
