@@ -33,7 +33,6 @@ at::Tensor as_layout(const at::Tensor& t, at::ScalarType dtype,
   return t.to(dtype).contiguous(format);
 }
 
-
 void check_operands(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& gamma,
                     const at::Tensor& beta, c10::IntArrayRef stride, c10::IntArrayRef padding) {
   TORCH_CHECK(input.dim() == 4, "ganforge::upsample_bn_act: input must be 4-D (N, C, H, W), got ",
@@ -86,7 +85,7 @@ at::Tensor grad_gamma(const BackwardSums& s, double eps, at::ScalarType dtype) {
   return as_layout(s.sum_dz_xmu * (s.var + eps).rsqrt(), dtype);
 }
 
-void check_values_as_layout(const at::Tensor& y) {
+void check_values_per_channel(const at::Tensor& y) {
   const int64_t values_per_channel = y.numel() / std::max<int64_t>(y.size(1), 1);
   TORCH_CHECK(values_per_channel > 1,
               "Expected more than 1 value per channel when training, got input size ", y.sizes());
@@ -99,7 +98,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_act_forward(
     const at::Tensor& beta, double eps, double negative_slope) {
   TORCH_CHECK(y_in.dim() == 4, "ganforge::bn_act: input must be 4-D (N, C, H, W), got ", y_in.sizes());
   const at::Tensor y = y_in.contiguous(output_memory_format(y_in));
-  check_values_as_layout(y);
+  check_values_per_channel(y);
   const auto acc = accumulation_dtype(y);
   auto [mean, var] = kernels.batch_stats(y);
   at::Tensor out = kernels.forward_apply(y, mean, var, as_layout(gamma, acc),
@@ -130,7 +129,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_forwa
   at::Tensor conv_out = at::conv_transpose2d(input, weight, {}, stride, padding).contiguous(format);
   const bool training = !running_mean.has_value();
   if (training) {
-    check_values_as_layout(conv_out);
+    check_values_per_channel(conv_out);
   }
   at::Tensor mean, var;
   if (training) {

@@ -203,7 +203,7 @@ struct Moments {
   }
 };
 
-// Per-channel coefficients of the normalization, in the input's dtype for the hot loops;
+// Per-channel coefficients of the normalization, in the compute type for the hot loops;
 // gain, c1, c2 are the backward's (see backward_apply_cpu).
 template <typename T>
 struct Coefficients {

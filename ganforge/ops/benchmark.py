@@ -71,7 +71,7 @@ def _time_once(run: Callable[[], object], device: str) -> float:
 
 
 def _step(forward: Callable[[], torch.Tensor], grad: torch.Tensor | None,
-          leaves: tuple[torch.Tensor, ...] = ()) -> Callable[[], None]:
+          leaves: tuple[torch.Tensor, ...]) -> Callable[[], None]:
     """One step; with a gradient, the leaves' .grad is reset first, as the trainer's
     zero_grad(set_to_none=True) does, so no step pays for accumulating into the last one's."""
     def run():

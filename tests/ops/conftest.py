@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from ganforge.ops import UpsampleBlock
+from ganforge.ops import UpsampleBlock, bn_act
 from ganforge.ops.extension import extension_state
 
 
@@ -62,6 +62,16 @@ def run_block(state: dict, geometry: dict, impl: str, x: torch.Tensor, grad_out:
         "running_var": bn.running_var,
         "num_batches_tracked": bn.num_batches_tracked,
     }
+
+
+def run_bn_act(y: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, grad_out: torch.Tensor,
+               *, impl: str, dtype: torch.dtype, negative_slope: float = 0.2) -> list:
+    """The BN+activation part alone, forward and backward once, in dtype: returns
+    [out, grad_input, grad_gamma, grad_beta]."""
+    leaves = [t.detach().to(dtype).requires_grad_() for t in (y, gamma, beta)]
+    out = bn_act(*leaves, negative_slope=negative_slope, impl=impl)
+    out.backward(grad_out.to(dtype))
+    return [out, *(t.grad for t in leaves)]
 
 
 def assert_close_to(actual: dict, reference: dict, rtol: float, atol_fraction: float) -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import random_state
+from conftest import random_state, run_bn_act
 from ganforge.models.dcgan import DCGANGenerator
 from ganforge.ops import UpsampleBlock
 
@@ -108,13 +108,9 @@ def test_bn_act_part_alone(extension, memory_format):
     beta = torch.randn(4, requires_grad=True)
     torch.library.opcheck(torch.ops.ganforge.bn_act.default, (y, gamma, beta, 1e-5, 0.2))
     grad = torch.randn(3, 4, 5, 6)
-    results = []
-    for impl, dtype in (("cpu", torch.float32), ("torch", torch.float64)):
-        leaves = [t.detach().to(dtype).requires_grad_() for t in (y, gamma, beta)]
-        out = bn_act(*leaves, negative_slope=0.2, impl=impl)
-        out.backward(grad.to(dtype))
-        results.append([out, *(t.grad for t in leaves)])
-    for got, want in zip(*results):
+    fused = run_bn_act(y, gamma, beta, grad, impl="cpu", dtype=torch.float32)
+    reference = run_bn_act(y, gamma, beta, grad, impl="torch", dtype=torch.float64)
+    for got, want in zip(fused, reference):
         torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
     leaves = [t.detach().double().requires_grad_() for t in (y[:2, :, :3, :3], gamma, beta)]
     assert torch.autograd.gradcheck(lambda *a: bn_act(*a, negative_slope=0.2, impl="cpu"), leaves)
