@@ -1,6 +1,24 @@
 """ganforge: a plugin-based toolkit for training GANs on PyTorch.
 
-Importing this package is cheap: it imports neither torch nor any plugin.
+Importing this package is cheap: it imports neither torch nor any plugin. ``train`` and
+``resume`` are the run API (``ganforge.api``), imported on first call.
 """
 
+from pathlib import Path
+from typing import Any
+
 __version__ = "0.1.0"
+
+
+def train(arch: "str | None" = None, **options: Any) -> Path:
+    """Train a new run and return its directory; see ``ganforge.api.train``."""
+    from .api import train as _train
+
+    return _train(arch, **options)
+
+
+def resume(run_dir: "str | Path", **overrides: Any) -> Path:
+    """Continue a run from its last checkpoint; see ``ganforge.api.resume``."""
+    from .api import resume as _resume
+
+    return _resume(run_dir, **overrides)

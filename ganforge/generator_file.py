@@ -13,9 +13,10 @@ from torch import nn
 from . import __version__, registry
 from .errors import GanforgeError
 from .interfaces import ModelSpec
-from .training.rundir import GENERATOR_FILE, atomic_write
+from .fileio import atomic_write
 
 FORMAT_VERSION = "1"
+GENERATOR_FILE = "generator.safetensors"
 
 
 @dataclass

@@ -104,6 +104,8 @@ class DiscriminatorBatch:
     labels: Optional["torch.Tensor"]
     #: D applied to new images (labels already bound): for penalties such as WGAN-GP's.
     discriminator: Callable[["torch.Tensor"], "torch.Tensor"]
+    #: The training iteration this update belongs to (0-based), for schedules.
+    step: int = 0
 
 
 @dataclass
@@ -114,6 +116,7 @@ class GeneratorBatch:
     fake_logits: "torch.Tensor"
     labels: Optional["torch.Tensor"]
     discriminator: Callable[["torch.Tensor"], "torch.Tensor"]
+    step: int = 0
 
 
 #: A loss returns its total as a scalar tensor, or a mapping whose key "loss" is the
@@ -140,6 +143,12 @@ class Loss(abc.ABC):
     @abc.abstractmethod
     def generator_loss(self, batch: GeneratorBatch) -> LossResult:
         """Loss for the generator."""
+
+    def discriminator_metrics(self, batch: DiscriminatorBatch) -> Mapping[str, "torch.Tensor"]:
+        """Scalars worth watching about D, logged as ``d_NAME`` and plotted (called without
+        gradients after each D update). The default, meaningful for any loss: D's mean raw
+        output on real and on fake images. Logit losses add D's accuracy."""
+        return {"real_score": batch.real_logits.mean(), "fake_score": batch.fake_logits.mean()}
 
 
 def split_loss(result: LossResult, owner: str = "a loss") -> tuple["torch.Tensor", dict[str, "torch.Tensor"]]:

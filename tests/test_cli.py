@@ -46,7 +46,7 @@ def test_config_file_is_overridden_by_flags(runner, tmp_path):
     toml.write_text('loss = "lsgan"\nd_lr = 0.001\nseed = 5\n[arch_options]\nngf = 4\n')
     run_dir = train(runner, tmp_path, "dcgan", "--config", toml, "--seed", "6")
     config = json.loads(open(f"{run_dir}/config.json").read())
-    assert (config["loss"], config["d_lr"], config["seed"]) == ("lsgan", 0.001, 6)
+    assert (config["loss"], config["d_optim"]["lr"], config["seed"]) == ("lsgan", 0.001, 6)
 
 
 def test_cgan_then_sample_a_label(runner, tmp_path):

@@ -4,7 +4,15 @@ from ..interfaces import DiscriminatorBatch, GeneratorBatch, Loss
 from . import functional as L
 
 
-class Minimax(Loss):
+class _LogitLoss(Loss):
+    """A loss on logits (D's output is log-odds of "real"): D's accuracy means something."""
+
+    def discriminator_metrics(self, batch: DiscriminatorBatch):
+        return {**super().discriminator_metrics(batch),
+                **L.discriminator_accuracy(batch.real_logits, batch.fake_logits)}
+
+
+class Minimax(_LogitLoss):
     description = "Original GAN objective; saturating generator loss log(1 - D(G(z)))"
 
     def discriminator_loss(self, batch: DiscriminatorBatch):
@@ -14,7 +22,7 @@ class Minimax(Loss):
         return L.generator_minimax(batch.fake_logits)
 
 
-class NonSaturating(Loss):
+class NonSaturating(_LogitLoss):
     description = "Cross-entropy D loss with the non-saturating generator loss -log D(G(z))"
 
     def discriminator_loss(self, batch: DiscriminatorBatch):

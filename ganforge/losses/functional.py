@@ -28,3 +28,8 @@ def discriminator_least_squares(real_logits: torch.Tensor, fake_logits: torch.Te
 def generator_least_squares(fake_logits: torch.Tensor) -> torch.Tensor:
     """LSGAN: 1/2 (D(G(z)) - 1)^2."""
     return 0.5 * (fake_logits - 1).pow(2).mean()
+
+
+def discriminator_accuracy(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The fraction of real images D calls real (logit > 0) and of fakes it calls fake."""
+    return {"acc_real": (real_logits > 0).float().mean(), "acc_fake": (fake_logits < 0).float().mean()}

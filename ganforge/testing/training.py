@@ -1,19 +1,19 @@
 """A few real training iterations of an architecture on random data, on CPU, through the
-Trainer's own discriminator and generator steps."""
+engine's own update step."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from .. import registry
-from ..data import ImageData
+from ..data import ImageData, InMemoryBatches
 from ..interfaces import Architecture, Loss, ModelSpec
-from ..training.assemble import DEFAULT_LOSS, Run
 from ..training.config import TrainConfig
 from ..training.optim import make_optimizer
+from ..training.plugins import default_loss_name
+from ..training.step import StepSettings, UpdateStep
+from .. import registry
 from .common import as_instance, build_pair, checked_defaults, describe, fail
 
 
@@ -22,58 +22,48 @@ def check_training_steps(arch: Architecture, spec: ModelSpec, *, steps: int = 2,
     """Train for ``steps`` iterations with the architecture's default training settings;
     every loss must stay finite and every parameter must stay finite and change."""
     loss = _resolve_loss(arch, loss)
-    run = _tiny_run(arch, loss, spec, batch_size, seed)
-    from ..training.loop import Trainer
-
-    trainer = Trainer(run, Path("conformance-run-not-written"))
-    before = {net: [p.detach().clone() for p in getattr(run, net).parameters()]
-              for net in ("generator", "discriminator")}
-    c = run.config
+    config = _tiny_config(arch, loss, spec, batch_size, seed)
+    G, D = build_pair(arch, spec, seed)
+    update = UpdateStep(G, D, make_optimizer(config.g_optim, G.parameters()),
+                        make_optimizer(config.d_optim, D.parameters()), loss,
+                        StepSettings.from_config(config, spec.num_classes), torch.device("cpu"))
+    batches = InMemoryBatches(_random_data(spec, batch_size, seed), batch_size, torch.device("cpu"),
+                              torch.Generator().manual_seed(seed))
+    before = {net: [p.detach().clone() for p in m.parameters()] for net, m in (("generator", G), ("discriminator", D))}
     for step in range(steps):
-        run.generator.train()
-        run.discriminator.train()
-        values = {}
-        for _ in range(c.d_steps):
-            real, labels = next(trainer.batches)
-            values.update(trainer.discriminator_step(real, labels))
-        for _ in range(c.g_steps):
-            values.update(trainer.generator_step(c.batch_size))
+        values = update(batches, step)
         bad = sorted(k for k, v in values.items() if not torch.isfinite(v).all())
         if bad:
             fail("training", f"{', '.join(bad)} not finite at step {step + 1} with loss "
-                             f"'{c.loss}' at {describe(spec)}")
-    for net, old in before.items():
-        params = list(getattr(run, net).parameters())
+                             f"'{config.loss}' at {describe(spec)}")
+    for net, module in (("generator", G), ("discriminator", D)):
+        params = list(module.parameters())
         if not all(torch.isfinite(p).all() for p in params):
             fail("training", f"{net} weights became non-finite after {steps} step(s)")
-        if params and all(torch.equal(a, b) for a, b in zip(old, params)):
+        if params and all(torch.equal(a, b) for a, b in zip(before[net], params)):
             fail("training", f"{net} weights did not change in {steps} step(s)")
 
 
 def _resolve_loss(arch: Architecture, loss: Any) -> Loss:
     if loss is None:
-        loss = arch.defaults.get("loss") or DEFAULT_LOSS
+        loss = default_loss_name(arch)
     if isinstance(loss, str):
         return registry.load_loss(loss)
     return as_instance("loss", loss)
 
 
-def _tiny_run(arch: Architecture, loss: Loss, spec: ModelSpec, batch_size: int, seed: int) -> Run:
-    config = TrainConfig(batch_size=batch_size, latent_dim=spec.latent_dim, device="cpu", seed=seed,
-                         arch_options=dict(spec.options))
+def _tiny_config(arch: Architecture, loss: Loss, spec: ModelSpec, batch_size: int, seed: int):
+    config = TrainConfig(seed=seed, arch_options=dict(spec.options))
     config.update(checked_defaults(arch), source=type(arch).__name__)
     config.update(checked_defaults(loss), source=type(loss).__name__)
     config.batch_size, config.latent_dim, config.device = batch_size, spec.latent_dim, "cpu"
     config.arch, config.loss = type(arch).__name__, type(loss).__name__
+    return config
+
+
+def _random_data(spec: ModelSpec, batch_size: int, seed: int) -> ImageData:
     rng = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (batch_size * 2, *spec.image_shape), generator=rng, dtype=torch.uint8)
     classes = spec.num_classes
-    data = ImageData(images=images,
-                     labels=torch.arange(len(images)) % classes if classes else None,
-                     class_names=[str(i) for i in range(classes)] if classes else None,
-                     name="conformance-random")
-    G, D = build_pair(arch, spec, seed)
-    return Run(config=config, architecture=arch, loss=loss, data=data, spec=spec, device=torch.device("cpu"),
-               generator=G, discriminator=D, g_optimizer=make_optimizer(config, "g", G.parameters()),
-               d_optimizer=make_optimizer(config, "d", D.parameters()))
-
+    return ImageData(images=images, labels=torch.arange(len(images)) % classes if classes else None,
+                     class_names=[str(i) for i in range(classes)] if classes else None, name="conformance-random")

@@ -1,4 +1,4 @@
-"""The one place a run is assembled: config precedence, plugins, data, networks, optimizers."""
+"""The one place a run is assembled: config precedence, then data, networks and optimizers."""
 
 from __future__ import annotations
 
@@ -10,22 +10,22 @@ from typing import Any, Mapping, Optional
 import torch
 from torch import nn
 
-from .. import registry
+from ..contract import check_network_shapes
 from ..data import ImageData, load_dataset
 from ..devices import resolve_device
-from ..errors import GanforgeError, InvalidPluginError
+from ..errors import GanforgeError
 from ..interfaces import Architecture, Loss, ModelSpec
-from .config import TrainConfig, plugin_defaults, read_toml, validate
+from .config import COMMAND_LINE, TrainConfig, plugin_defaults, read_toml, validate
 from .optim import make_optimizer
-
-DEFAULT_LOSS = "nonsaturating"
+from .plugins import RunPlugins, load_plugins
 
 
 @dataclass
 class Run:
+    """Everything a run trains: built from the config, nothing written yet."""
+
     config: TrainConfig
-    architecture: Architecture
-    loss: Loss
+    plugins: RunPlugins
     data: ImageData
     spec: ModelSpec
     device: torch.device
@@ -33,6 +33,14 @@ class Run:
     discriminator: nn.Module
     g_optimizer: torch.optim.Optimizer
     d_optimizer: torch.optim.Optimizer
+
+    @property
+    def architecture(self) -> Architecture:
+        return self.plugins.arch
+
+    @property
+    def loss(self) -> Loss:
+        return self.plugins.loss_fn
 
     @property
     def total_steps(self) -> int:
@@ -43,30 +51,31 @@ class Run:
         return max(1, math.ceil(real_batches / c.d_steps))
 
 
-def resolve_config(flags: Mapping[str, Any], config_file: Optional[Path] = None) -> TrainConfig:
-    """Defaults < architecture defaults < loss defaults < TOML file < flags (None = not given)."""
-    given = {k: v for k, v in flags.items() if v is not None}
+def resolve_config(values: Mapping[str, Any], config_file: Optional[Path] = None) -> tuple[TrainConfig, RunPlugins]:
+    """Defaults < architecture defaults < loss defaults < TOML file < ``values`` (None = not given).
+    Loads and validates the two plugins once; returns the config and them."""
+    given = {k: v for k, v in values.items() if v is not None}
     from_file = read_toml(config_file) if config_file else {}
     chosen = {**from_file, **given}
 
     config = TrainConfig()
-    arch_name = chosen.get("arch", config.arch)
-    found_arch = registry.find("architecture").get(arch_name)
-    architecture = found_arch.load().obj
-    config.update(plugin_defaults(architecture.defaults, found_arch.where), source=found_arch.where)
-
-    loss_name = chosen.get("loss") or config.loss or DEFAULT_LOSS
-    found_loss = registry.find("loss").get(loss_name)
-    loss = found_loss.load().obj
-    config.update(plugin_defaults(loss.defaults, found_loss.where), source=found_loss.where)
-
+    plugins = load_plugins(str(chosen.get("arch", config.arch)), _loss_name(chosen))
+    for plugin in (plugins.architecture, plugins.loss):
+        config.update(plugin_defaults(plugin.obj.defaults, plugin.found.where), source=plugin.found.where)
     if from_file:
         config.update(from_file, source=str(config_file))
-    config.update(given, source="command line")
-    config.arch, config.loss = arch_name, loss_name
-    config.arch_options = resolve_arch_options(architecture, config.arch_options, arch_name)
+    config.update(given, source=COMMAND_LINE)
+    config.arch, config.loss = plugins.architecture.found.name, plugins.loss.found.name
+    config.arch_options = resolve_arch_options(plugins.arch, config.arch_options, config.arch)
     validate(config)
-    return config
+    return config, plugins
+
+
+def _loss_name(chosen: Mapping[str, Any]) -> Optional[str]:
+    name = chosen.get("loss")
+    if name is not None and not isinstance(name, str):
+        raise GanforgeError(f"loss must be a plugin name, got {name!r}")
+    return name
 
 
 def resolve_arch_options(architecture: Architecture, given: Mapping[str, Any], arch_name: str) -> dict[str, Any]:
@@ -96,44 +105,12 @@ def _parse_like(value: Any, default: Any, key: str) -> Any:
         raise GanforgeError(f"option {key}={value!r}: expected {type(default).__name__}") from None
 
 
-def check_network_shapes(generator: nn.Module, discriminator: nn.Module, spec: ModelSpec,
-                         device: torch.device, where: str) -> None:
-    """One tiny forward pass of each network, so a plugin that breaks the output contract
-    fails here with its name, not with a PyTorch error deep inside training."""
-    n = 2
-    labels = torch.arange(n, device=device) % spec.num_classes if spec.num_classes else None
-    state = torch.get_rng_state()
-    modes = generator.training, discriminator.training
-    generator.eval()  # eval: no batch-norm running statistics are touched
-    discriminator.eval()
-    try:
-        with torch.no_grad():
-            images = generator(torch.randn(n, spec.latent_dim, device=device), labels)
-            if tuple(images.shape) != (n, *spec.image_shape):
-                raise InvalidPluginError(f"{where}: the generator returned shape {tuple(images.shape)}, "
-                                         f"expected {(n, *spec.image_shape)}")
-            logits = discriminator(images, labels)
-            if tuple(logits.shape) != (n,):
-                raise InvalidPluginError(f"{where}: the discriminator returned shape {tuple(logits.shape)} "
-                                         f"for {n} images, expected ({n},)")
-    except InvalidPluginError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the plugin's networks failed on a valid input
-        raise InvalidPluginError(f"{where}: a forward pass on {n} images of shape {spec.image_shape} "
-                                 f"raised {type(exc).__name__}: {exc}") from exc
-    finally:
-        torch.set_rng_state(state)
-        generator.train(modes[0])
-        discriminator.train(modes[1])
-
-
-def build_run(config: TrainConfig) -> Run:
-    """Load the data and build everything a run needs. Writes nothing."""
-    loaded_arch = registry.load("architecture", config.arch)
-    architecture = loaded_arch.obj
-    loss = registry.load_loss(config.loss or DEFAULT_LOSS)
+def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData] = None) -> Run:
+    """Load the data (unless given) and build everything a run needs. Writes nothing."""
+    architecture = plugins.arch
     device = resolve_device(config.device)
-    data = load_dataset(config.dataset, config.data_root, config.image_size, config.channels)
+    if data is None:
+        data = load_dataset(config.dataset, config.data_root, config.image_size, config.channels)
     if architecture.conditional and data.labels is None:
         raise GanforgeError(
             f"architecture '{config.arch}' is conditional and needs a labelled dataset; "
@@ -153,16 +130,15 @@ def build_run(config: TrainConfig) -> Run:
     torch.manual_seed(config.seed)
     generator = architecture.build_generator(spec).to(device)
     discriminator = architecture.build_discriminator(spec).to(device)
-    check_network_shapes(generator, discriminator, spec, device, loaded_arch.found.where)
+    check_network_shapes(generator, discriminator, spec, device, plugins.architecture.found.where)
     return Run(
         config=config,
-        architecture=architecture,
-        loss=loss,
+        plugins=plugins,
         data=data,
         spec=spec,
         device=device,
         generator=generator,
         discriminator=discriminator,
-        g_optimizer=make_optimizer(config, "g", generator.parameters()),
-        d_optimizer=make_optimizer(config, "d", discriminator.parameters()),
+        g_optimizer=make_optimizer(config.g_optim, generator.parameters()),
+        d_optimizer=make_optimizer(config.d_optim, discriminator.parameters()),
     )

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from .rundir import CHECKPOINTS_DIR, LATEST_CHECKPOINT, atomic_write
+from ..fileio import atomic_write
+from .rundir import CHECKPOINTS_DIR, LATEST_CHECKPOINT
 
 
 def save_checkpoint(run_dir: Path, state: dict, step: int, keep_periodic: bool) -> Path:

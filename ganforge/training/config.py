@@ -1,13 +1,20 @@
-"""The run configuration: one dataclass, assembled in one place.
+"""The run configuration, declared once.
 
-Precedence, lowest first: these defaults < the architecture's defaults < the loss's
-defaults < a ``--config`` TOML file < command-line flags.
+``OPTIONS`` is the one declaration of every training option: ``TrainConfig`` (the dataclass
+saved as ``config.json``), the ``ganforge train`` flags, the TOML keys and the names plugins
+may use in their ``defaults`` all come from it. Precedence, lowest first: these defaults < the
+architecture's defaults < the loss's defaults < a ``--config`` TOML file < the caller's values.
+
+Each network's optimizer is one nested value (``g_optim``, ``d_optim``); the flat keys of
+earlier releases (``g_lr``, ``d_betas``...) are still accepted everywhere and translated.
+Imports no torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,70 +22,236 @@ from typing import Any, Mapping, Optional
 
 from ..errors import GanforgeError, InvalidPluginError
 
-OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LATENT_PRIORS = ("normal", "uniform")
+PRECISIONS = ("fp32", "bf16", "fp16")
+COMPILE_CHOICES = ("none", "networks", "cudagraphs")
+#: Optimizer names; ``optim.py`` maps each to its torch class.
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+NETWORKS = ("g", "d")
 
 
-@dataclass
-class TrainConfig:
-    arch: str = "dcgan"
-    loss: Optional[str] = None  # None: the architecture's default, else "nonsaturating"
-    dataset: str = "mnist-5k"
-    data_root: str = "data"
-    image_size: Optional[int] = None  # None: the dataset's own size
-    channels: Optional[int] = None  # folder datasets: 1 (grayscale) or 3 (RGB, default)
-    batch_size: int = 32
-    steps: Optional[int] = 5000  # iterations; ignored when epochs is set
-    epochs: Optional[float] = None
-    latent_dim: int = 100
-    latent_prior: str = "normal"
-    d_steps: int = 1  # discriminator updates per iteration
-    g_steps: int = 1  # generator updates per iteration
-    g_optimizer: str = "adam"
-    g_lr: float = 2e-4
-    g_betas: tuple[float, float] = (0.5, 0.999)
-    g_momentum: float = 0.0  # sgd and rmsprop
-    g_nesterov: bool = False  # sgd
-    d_optimizer: str = "adam"
-    d_lr: float = 2e-4
-    d_betas: tuple[float, float] = (0.5, 0.999)
-    d_momentum: float = 0.0
-    d_nesterov: bool = False
-    arch_options: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    device: str = "auto"
-    log_every: int = 10
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    runs_dir: str = "runs"
-    run_name: Optional[str] = None
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """One network's optimizer: its name and the settings that name uses."""
 
+    name: str = "adam"
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)  # adam, adamw
+    momentum: float = 0.0  # sgd, rmsprop
+    nesterov: bool = False  # sgd
+    weight_decay: float = 0.0
+
+    def replace(self, **changes: Any) -> "OptimizerSettings":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One training option. ``kind`` is int, float, str, bool, or a special kind below."""
+
+    name: str
+    kind: Any
+    default: Any
+    help: str
+    optional: bool = False  # None is a valid value
+    choices: Optional[tuple[str, ...]] = None
+    positive: bool = False
+    resumable: bool = False  # may change when a run is resumed
+    flag: Optional[str] = None  # the command-line flag; None: --name-with-dashes
+
+    @property
+    def flag_name(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+
+ARCH_OPTIONS = "arch_options"  # kind: a mapping of architecture options (-O key=value)
+
+OPTIONS: tuple[Option, ...] = (
+    Option("arch", str, "dcgan", "Architecture plugin, e.g. gan, dcgan, cgan (see `ganforge plugins`)."),
+    Option("loss", str, None, "Loss plugin (default: the architecture's, else nonsaturating).", optional=True),
+    Option("dataset", str, "mnist-5k", "mnist-5k (embedded), mnist, fashion-mnist, cifar10 or folder."),
+    Option("data_root", str, "data", "Download directory, or the image directory for --dataset folder."),
+    Option("image_size", int, None, "Resize images to this square size (default: the dataset's; folder: 64).",
+           optional=True, positive=True),
+    Option("channels", int, None, "Image channels, 1 or 3 (default: the dataset's; folder: 3).", optional=True),
+    Option("batch_size", int, 32, "Images per batch.", positive=True),
+    Option("steps", int, 5000, "Training iterations (one round of D and G updates).", optional=True,
+           positive=True, resumable=True),
+    Option("epochs", float, None, "Train for this many passes over the data instead of --steps.",
+           optional=True, positive=True, resumable=True),
+    Option("latent_dim", int, 100, "Size of z.", positive=True),
+    Option("latent_prior", str, "normal", "Distribution of z.", choices=LATENT_PRIORS),
+    Option("d_steps", int, 1, "Discriminator updates per iteration.", positive=True),
+    Option("g_steps", int, 1, "Generator updates per iteration.", positive=True),
+    Option("g_optim", OptimizerSettings, OptimizerSettings(), "The generator's optimizer."),
+    Option("d_optim", OptimizerSettings, OptimizerSettings(), "The discriminator's optimizer."),
+    Option(ARCH_OPTIONS, dict, {}, "Architecture option KEY=VALUE (repeatable), e.g. -O ngf=64.",
+           flag="--arch-option"),
+    Option("reuse_fake", bool, True, "The generator update reuses the last discriminator update's fake "
+           "images (one generator forward fewer per iteration, as the plain PyTorch DCGAN script does)."),
+    Option("channels_last", bool, False, "Run both networks and the data in channels_last memory format."),
+    Option("precision", str, "fp32", "fp32, bf16 or fp16 (autocast; fp16 adds a gradient scaler).",
+           choices=PRECISIONS),
+    Option("compile", str, "none", "none; networks: torch.compile G and D (start-up takes longer); "
+           "cudagraphs: also capture CUDA graphs (CUDA only).", choices=COMPILE_CHOICES),
+    Option("seed", int, 0, "Random seed."),
+    Option("device", str, "auto", "auto, cpu, cuda, cuda:N or mps.", resumable=True),
+    Option("log_every", int, 10, "Write metrics every N iterations.", positive=True, resumable=True),
+    Option("sample_every", int, 500, "Save a fixed-noise sample grid every N iterations.", positive=True,
+           resumable=True),
+    Option("checkpoint_every", int, 1000, "Checkpoint every N iterations.", positive=True, resumable=True),
+    Option("runs_dir", str, "runs", "Parent directory of run directories."),
+    Option("run_name", str, None, "Run directory name (default: ARCH-DATE-TIME).", optional=True, flag="--name"),
+)
+OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
+
+#: The optimizer settings' flag/flat-key suffixes: g_lr -> g_optim.lr, g_optimizer -> g_optim.name.
+OPTIMIZER_KEYS = {"optimizer": "name", "lr": "lr", "betas": "betas", "momentum": "momentum",
+                  "nesterov": "nesterov", "weight_decay": "weight_decay"}
+OPTIMIZER_KINDS = {"name": str, "lr": float, "betas": tuple, "momentum": float, "nesterov": bool,
+                   "weight_decay": float}
+FLAT_OPTIMIZER_KEYS = {f"{net}_{suffix}": (f"{net}_optim", setting)
+                       for net in NETWORKS for suffix, setting in OPTIMIZER_KEYS.items()}
+
+
+def _methods() -> dict[str, Any]:
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def update(self, values: Mapping[str, Any], source: str) -> None:
+        """Set options from ``values`` (option names, flat optimizer keys, or dashed names),
+        each checked against its declaration; ``source`` names where they came from in errors."""
+        for key, value in values.items():
+            key = str(key).replace("-", "_")
+            if key in FLAT_OPTIMIZER_KEYS:
+                net_field, setting = FLAT_OPTIMIZER_KEYS[key]
+                current = getattr(self, net_field)
+                setattr(self, net_field, current.replace(**{setting: _coerce_setting(setting, value, key, source)}))
+            elif key in OPTIONS_BY_NAME:
+                option = OPTIONS_BY_NAME[key]
+                current = getattr(self, key)
+                setattr(self, key, coerce(option, value, source, current))
+            else:
+                raise GanforgeError(f"{source}: unknown training option '{key}'")
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> Any:
         config = cls()
         config.update(values, source="config.json")
         return config
 
-    def update(self, values: Mapping[str, Any], source: str) -> None:
-        known = {f.name: f for f in dataclasses.fields(self)}
-        for key, value in values.items():
-            key = key.replace("-", "_")
-            if key not in known:
-                raise GanforgeError(f"{source}: unknown training option '{key}'")
-            if key.endswith("_betas") and value is not None:
-                value = tuple(float(b) for b in value)
-            if key == "arch_options":
-                value = {**self.arch_options, **dict(value)}
-            setattr(self, key, value)
+    return {"to_json": to_json, "to_dict": to_dict, "update": update, "from_dict": from_dict,
+            "__module__": __name__}
 
 
-FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+TrainConfig = dataclasses.make_dataclass(
+    "TrainConfig",
+    [(o.name, Any, field(default_factory=(lambda d=o.default: dataclasses.replace(d) if dataclasses.is_dataclass(d)
+                                           else type(d)(d) if isinstance(d, (dict, list)) else d)))
+     for o in OPTIONS],
+    namespace=_methods(),
+)
+TrainConfig.__doc__ = "Every training option of a run (see OPTIONS); saved as config.json."
+
+#: The names a plugin's ``defaults`` and a TOML file may use.
+OPTION_NAMES = frozenset(OPTIONS_BY_NAME) | frozenset(FLAT_OPTIMIZER_KEYS)
+
+
+COMMAND_LINE = "command line"
+
+
+def _label(name: str, source: str) -> str:
+    """How an error names an option: as its flag for the command line, else as ``source: name``."""
+    if source == COMMAND_LINE:
+        option = OPTIONS_BY_NAME.get(name)
+        return option.flag_name if option else "--" + name.replace("_", "-").replace(".", "-")
+    return f"{source}: {name}"
+
+
+def coerce(option: Option, value: Any, source: str, current: Any = None) -> Any:
+    """``value`` as the option's kind, or a one-line error naming the option and ``source``."""
+    where = _label(option.name, source)
+    if value is None:
+        if option.optional:
+            return None
+        raise GanforgeError(f"{where} cannot be empty")
+    kind = option.kind
+    if kind is OptimizerSettings:
+        return _coerce_optimizer(value, option.name, source, current or option.default)
+    if kind is dict:
+        if not isinstance(value, Mapping):
+            raise GanforgeError(f"{where} must be a table of KEY = VALUE, got {value!r}")
+        return {**(current or {}), **{str(k): v for k, v in value.items()}}
+    result = _coerce_scalar(kind, value, where)
+    if option.choices and result not in option.choices:
+        raise GanforgeError(f"{where} must be one of {', '.join(option.choices)}, got '{result}'")
+    return result
+
+
+def _coerce_scalar(kind: Any, value: Any, where: str) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0", "yes", "no", "on", "off"}:
+            return value.strip().lower() in {"true", "1", "yes", "on"}
+        raise GanforgeError(f"{where} must be true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise GanforgeError(f"{where} must be a whole number, got {value!r}")
+        try:
+            return int(value)
+        except ValueError:
+            raise GanforgeError(f"{where} must be a whole number, got {value!r}") from None
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise GanforgeError(f"{where} must be a number, got {value!r}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise GanforgeError(f"{where} must be a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise GanforgeError(f"{where} must be a finite number, got {value!r}")
+        return number
+    if kind is str:
+        if not isinstance(value, str):
+            raise GanforgeError(f"{where} must be a string, got {value!r}")
+        return value
+    if kind is tuple:  # Adam's betas: two numbers, or "b1,b2"
+        parts = value.split(",") if isinstance(value, str) else value
+        try:
+            b1, b2 = (_coerce_scalar(float, b, where) for b in parts)
+        except (TypeError, ValueError):
+            raise GanforgeError(f"{where} takes two numbers like 0.5,0.999, got {value!r}") from None
+        return (b1, b2)
+    raise TypeError(f"unknown option kind {kind!r}")
+
+
+def _coerce_setting(setting: str, value: Any, key: str, source: str) -> Any:
+    if setting == "name" and isinstance(value, str):
+        value = value.strip().lower()
+    return _coerce_scalar(OPTIMIZER_KINDS[setting], value, _label(key, source))
+
+
+def _coerce_optimizer(value: Any, name: str, source: str, current: OptimizerSettings) -> OptimizerSettings:
+    where = _label(name, source)
+    if isinstance(value, OptimizerSettings):
+        return value
+    if not isinstance(value, Mapping):
+        raise GanforgeError(f"{where} must be a table like {{name = \"adam\", lr = 2e-4}}, got {value!r}")
+    changes = {}
+    for key, item in value.items():
+        setting = OPTIMIZER_KEYS.get(key, key)
+        if setting not in OPTIMIZER_KINDS:
+            raise GanforgeError(f"{where} has no setting '{key}' (settings: {', '.join(OPTIMIZER_KINDS)})")
+        changes[setting] = _coerce_setting(setting, item, f"{name}.{key}", source)
+    return current.replace(**changes)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """The training options of a TOML file: top-level keys, or a ``[train]`` table."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
@@ -88,45 +261,46 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise GanforgeError(f"{path} is not valid TOML: {exc}") from None
-    # Allow a [train] table or top-level keys.
-    return dict(data.get("train", data))
+    except OSError as exc:
+        raise GanforgeError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    table = data.get("train", data)
+    if not isinstance(table, dict):
+        raise GanforgeError(f"{path}: [train] must be a table of training options")
+    return dict(table)
 
 
 def plugin_defaults(defaults: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Check a plugin's ``defaults`` mapping names real training options."""
-    unknown = sorted(set(defaults) - FIELD_NAMES)
+    """A plugin's ``defaults`` mapping, after checking it names real training options."""
+    if not isinstance(defaults, Mapping):
+        raise InvalidPluginError(f"{where}: defaults must be a mapping of training option names to values")
+    unknown = sorted(set(defaults) - OPTION_NAMES)
     if unknown:
-        raise InvalidPluginError(
-            f"{where}: defaults name unknown training option(s) {', '.join(unknown)}"
-        )
+        raise InvalidPluginError(f"{where}: defaults name unknown training option(s) {', '.join(unknown)}")
     return dict(defaults)
 
 
-def validate(config: TrainConfig) -> None:
-    """Reject values no run can use, before anything is written."""
-    positive = ["batch_size", "latent_dim", "d_steps", "g_steps", "log_every", "sample_every",
-                "checkpoint_every"]
-    for name in positive:
-        if int(getattr(config, name)) <= 0:
-            raise GanforgeError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
-    if config.epochs is None and (config.steps is None or config.steps <= 0):
-        raise GanforgeError(f"--steps must be positive, got {config.steps}")
-    if config.epochs is not None and config.epochs <= 0:
-        raise GanforgeError(f"--epochs must be positive, got {config.epochs}")
-    for net in ("g", "d"):
-        lr = getattr(config, f"{net}_lr")
-        if not lr > 0:
-            raise GanforgeError(f"--{net}-lr must be positive, got {lr}")
-        opt = getattr(config, f"{net}_optimizer")
-        if opt not in OPTIMIZERS:
-            raise GanforgeError(f"--{net}-optimizer must be one of {', '.join(OPTIMIZERS)}, got '{opt}'")
-        if getattr(config, f"{net}_nesterov") and not getattr(config, f"{net}_momentum") > 0:
+def validate(config: Any) -> None:
+    """Reject combinations no run can use, before anything is written (single values were
+    checked by ``coerce`` as they were set)."""
+    for option in OPTIONS:
+        value = getattr(config, option.name)
+        if option.positive and value is not None and not value > 0:
+            raise GanforgeError(f"{option.flag_name} must be positive, got {value}")
+    if config.epochs is None and config.steps is None:
+        raise GanforgeError("set --steps or --epochs")
+    for net in NETWORKS:
+        settings: OptimizerSettings = getattr(config, f"{net}_optim")
+        if settings.name not in OPTIMIZERS:
+            raise GanforgeError(f"--{net}-optimizer must be one of {', '.join(OPTIMIZERS)}, got '{settings.name}'")
+        if not settings.lr > 0:
+            raise GanforgeError(f"--{net}-lr must be positive, got {settings.lr}")
+        if not all(0 <= b < 1 for b in settings.betas):
+            raise GanforgeError(f"--{net}-betas values must be in [0, 1), got {settings.betas}")
+        if settings.momentum < 0 or settings.weight_decay < 0:
+            raise GanforgeError(f"--{net}-momentum and --{net}-weight-decay must not be negative")
+        if settings.nesterov and not settings.momentum > 0:
             raise GanforgeError(f"--{net}-nesterov needs a positive --{net}-momentum")
-    if config.latent_prior not in LATENT_PRIORS:
-        raise GanforgeError(f"--latent-prior must be one of {', '.join(LATENT_PRIORS)}, got '{config.latent_prior}'")
-    if config.image_size is not None and config.image_size <= 0:
-        raise GanforgeError(f"--image-size must be positive, got {config.image_size}")
     if config.channels not in (None, 1, 3):
         raise GanforgeError(f"--channels must be 1 or 3, got {config.channels}")

@@ -25,8 +25,13 @@ def read_metrics(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+#: Record keys that are not curves of the loss plot.
+NOT_PLOTTED = {"step", "epoch", "img_per_s", "d_loss", "g_loss"}
+
+
 def plot_losses(records: list[dict], out: Path) -> Path | None:
-    """Loss curves (top) and D's accuracy on real and fake (bottom) against the step."""
+    """D and G losses (top) and, below, whatever else the loss reports (D's accuracy for the
+    logit losses, D's mean scores, penalty terms...), against the step."""
     if not records:
         return None
     import matplotlib
@@ -35,20 +40,24 @@ def plot_losses(records: list[dict], out: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     steps = [r["step"] for r in records]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True,
-                                      gridspec_kw={"height_ratios": [2, 1]})
-    top.plot(steps, [r["d_loss"] for r in records], label="D loss", linewidth=1)
-    top.plot(steps, [r["g_loss"] for r in records], label="G loss", linewidth=1)
+    others = sorted({k for r in records for k, v in r.items() if k not in NOT_PLOTTED and isinstance(v, (int, float))})
+    rows = 2 if others else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(8, 6 if others else 4), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [2, 1][:rows]})
+    top = axes[0][0]
+    top.plot(steps, [r.get("d_loss") for r in records], label="D loss", linewidth=1)
+    top.plot(steps, [r.get("g_loss") for r in records], label="G loss", linewidth=1)
     top.set_ylabel("loss")
     top.legend()
     top.grid(alpha=0.3)
-    bottom.plot(steps, [r["d_acc_real"] for r in records], label="D accuracy on real", linewidth=1)
-    bottom.plot(steps, [r["d_acc_fake"] for r in records], label="D accuracy on fake", linewidth=1)
-    bottom.set_ylim(-0.05, 1.05)
-    bottom.set_xlabel("step")
-    bottom.set_ylabel("accuracy")
-    bottom.legend()
-    bottom.grid(alpha=0.3)
+    if others:
+        bottom = axes[1][0]
+        for key in others:
+            bottom.plot(steps, [r.get(key, float("nan")) for r in records], label=key, linewidth=1)
+        bottom.set_ylabel("reported by the loss")
+        bottom.legend(fontsize="small", ncol=2)
+        bottom.grid(alpha=0.3)
+    axes[-1][0].set_xlabel("step")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)

@@ -1,18 +1,27 @@
-"""Per-network optimizers from the run config (prefix "g" or "d")."""
+"""Optimizers from a network's ``OptimizerSettings``: one name -> class table."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
 
 import torch
 
-from .config import TrainConfig
+from .config import OptimizerSettings
 
 
-def make_optimizer(config: TrainConfig, net: str, params) -> torch.optim.Optimizer:
-    name = getattr(config, f"{net}_optimizer")
-    lr = float(getattr(config, f"{net}_lr"))
-    momentum = float(getattr(config, f"{net}_momentum"))
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(getattr(config, f"{net}_betas")))
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=momentum)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=bool(getattr(config, f"{net}_nesterov")))
-    raise ValueError(f"unknown optimizer {name!r}")  # validate() rejects this earlier
+def _adam_like(cls) -> Callable[[Iterable, OptimizerSettings], torch.optim.Optimizer]:
+    return lambda params, s: cls(params, lr=s.lr, betas=tuple(s.betas), weight_decay=s.weight_decay)
+
+
+OPTIMIZER_CLASSES: dict[str, Callable[[Iterable, OptimizerSettings], torch.optim.Optimizer]] = {
+    "adam": _adam_like(torch.optim.Adam),
+    "adamw": _adam_like(torch.optim.AdamW),
+    "rmsprop": lambda params, s: torch.optim.RMSprop(params, lr=s.lr, momentum=s.momentum,
+                                                     weight_decay=s.weight_decay),
+    "sgd": lambda params, s: torch.optim.SGD(params, lr=s.lr, momentum=s.momentum, nesterov=s.nesterov,
+                                             weight_decay=s.weight_decay),
+}
+
+
+def make_optimizer(settings: OptimizerSettings, params: Iterable[Any]) -> torch.optim.Optimizer:
+    return OPTIMIZER_CLASSES[settings.name](params, settings)

@@ -7,18 +7,20 @@ import time
 
 
 def _summary(metrics: dict) -> str:
-    return (f"D {metrics['d_loss']:.3f}  G {metrics['g_loss']:.3f}  "
-            f"acc real {metrics['d_acc_real']:.2f} fake {metrics['d_acc_fake']:.2f}  "
-            f"{metrics['img_per_s']:.0f} img/s")
+    text = f"D {metrics['d_loss']:.3f}  G {metrics['g_loss']:.3f}  "
+    if "d_acc_real" in metrics:
+        text += f"acc real {metrics['d_acc_real']:.2f} fake {metrics['d_acc_fake']:.2f}  "
+    return text + f"{metrics['img_per_s']:.0f} img/s"
 
 
 class Progress:
     """Use as a context manager; call ``update(step, metrics)`` after each logged step."""
 
-    def __init__(self, total: int, start: int, description: str, stream=None, plain_every_s: float = 10.0):
+    def __init__(self, total: int, start: int, description: str, stream=None, plain_every_s: float = 10.0,
+                 live: bool | None = None):
         self.total, self.start, self.description = total, start, description
         self.stream = stream or sys.stderr
-        self.live = self.stream.isatty()
+        self.live = self.stream.isatty() if live is None else live
         self.plain_every_s = plain_every_s
         self._last_plain = 0.0
 

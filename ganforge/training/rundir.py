@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -15,7 +13,6 @@ LOSS_PLOT = "losses.png"
 SAMPLES_DIR = "samples"
 CHECKPOINTS_DIR = "checkpoints"
 LATEST_CHECKPOINT = "latest.pt"
-GENERATOR_FILE = "generator.safetensors"
 
 
 def create_run_dir(runs_dir: str, name: str) -> Path:
@@ -46,16 +43,3 @@ def check_run_dir(path: Path) -> Path:
             f"{CHECKPOINTS_DIR}/{LATEST_CHECKPOINT})"
         )
     return path
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the file into place, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

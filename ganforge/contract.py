@@ -1,0 +1,67 @@
+"""The networks' output contract, checked in one place: by ganforge before training and by
+the conformance kit (``ganforge.testing``).
+
+* ``generator(z, labels)`` returns float images ``(N, C, H, W)`` in [-1, 1];
+* ``discriminator(x, labels)`` returns one finite float logit per image, shape ``(N,)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .errors import InvalidPluginError
+from .interfaces import ModelSpec
+
+
+class ContractError(InvalidPluginError):
+    """A network broke the output contract; the message says what it returned."""
+
+
+def expect_images(images: Any, shape: tuple[int, ...], what: str, check_values: bool = True) -> None:
+    if not isinstance(images, torch.Tensor):
+        raise ContractError(f"{what} returned {type(images).__name__}, not a tensor")
+    if tuple(images.shape) != tuple(shape):
+        raise ContractError(f"{what} returned shape {tuple(images.shape)}, expected {tuple(shape)} (N, C, H, W)")
+    if not check_values:
+        return
+    if not images.is_floating_point() or not torch.isfinite(images).all():
+        raise ContractError(f"{what} returned non-finite or non-float values")
+    if images.min() < -1 - 1e-5 or images.max() > 1 + 1e-5:
+        raise ContractError(f"{what} returned values in [{images.min():.3f}, {images.max():.3f}]; images must "
+                            f"be in [-1, 1] (end the generator with tanh)")
+
+
+def expect_logits(logits: Any, batch_size: int, what: str, check_values: bool = True) -> None:
+    if not isinstance(logits, torch.Tensor):
+        raise ContractError(f"{what} returned {type(logits).__name__}, not a tensor")
+    if tuple(logits.shape) != (batch_size,):
+        raise ContractError(f"{what} returned shape {tuple(logits.shape)} for {batch_size} images, expected "
+                            f"({batch_size},): one logit per image (flatten the last layer's output)")
+    if check_values and (not logits.is_floating_point() or not torch.isfinite(logits).all()):
+        raise ContractError(f"{what} returned non-finite or non-float logits")
+
+
+def check_network_shapes(generator: torch.nn.Module, discriminator: torch.nn.Module, spec: ModelSpec,
+                         device: torch.device, where: str) -> None:
+    """One tiny forward pass of each network in eval mode (no batch-norm statistics touched, the
+    global RNG restored), so a plugin that breaks the contract fails before training, by name."""
+    n = 2
+    labels = torch.arange(n, device=device) % spec.num_classes if spec.num_classes else None
+    modes = generator.training, discriminator.training
+    generator.eval()
+    discriminator.eval()
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
+            images = generator(torch.randn(n, spec.latent_dim, device=device), labels)
+            expect_images(images, (n, *spec.image_shape), "the generator", check_values=False)
+            expect_logits(discriminator(images, labels), n, "the discriminator", check_values=False)
+    except ContractError as exc:
+        raise ContractError(f"{where}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the plugin's networks failed on a valid input
+        raise InvalidPluginError(f"{where}: a forward pass on {n} images of shape {spec.image_shape} "
+                                 f"raised {type(exc).__name__}: {exc}") from exc
+    finally:
+        generator.train(modes[0])
+        discriminator.train(modes[1])

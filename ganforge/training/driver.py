@@ -1,0 +1,146 @@
+"""The run driver: owns time. It repeats the update step, keeps the metrics on the device
+between log steps, calls its hooks (metrics file, progress, samples, checkpoints, plots) and
+holds everything a checkpoint must restore. Nothing here knows the architecture or the loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+
+from ..data import InMemoryBatches
+from ..errors import GanforgeError
+from .assemble import Run
+from .checkpoint import rng_state, set_rng_state
+from .step import StepSettings, UpdateStep
+
+
+class NonFiniteLoss(GanforgeError):
+    """A logged metric became NaN or infinite: the run stops, its last checkpoint is kept."""
+
+
+class Hook:
+    """Called by the driver. Override what you need; ``name`` keys the hook's checkpointed state."""
+
+    name = ""
+
+    def on_start(self, driver: "RunDriver") -> None: ...
+
+    def on_step(self, driver: "RunDriver") -> None: ...
+
+    def on_log(self, driver: "RunDriver", record: dict) -> None: ...
+
+    def on_end(self, driver: "RunDriver") -> None: ...
+
+    def close(self) -> None:
+        """Always called last, also when the run fails or is interrupted."""
+
+    def state_dict(self) -> Optional[dict]:
+        return None
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class RunDriver:
+    def __init__(self, run: Run, run_dir: Path, hooks: Sequence[Hook] = ()):
+        self.run = run
+        self.run_dir = run_dir
+        c = run.config
+        self.step = 0
+        self.total_steps = run.total_steps
+        self.batches = InMemoryBatches(run.data, c.batch_size, run.device, torch.Generator().manual_seed(c.seed))
+        self.update = UpdateStep(run.generator, run.discriminator, run.g_optimizer, run.d_optimizer, run.loss,
+                                 StepSettings.from_config(c, run.spec.num_classes), run.device)
+        self.hooks = list(hooks)
+        self.stop_requested = False  # set from a signal handler: stop after the current step
+        self.last_record: dict = {}
+        self._sums: dict[str, torch.Tensor] = {}
+        self._count = 0
+        self._tick = 0.0
+
+    # -- the loop --------------------------------------------------------------------------
+    def run_steps(self) -> dict:
+        """Train up to ``total_steps``; returns the last logged record."""
+        c = self.run.config
+        try:
+            for hook in self.hooks:
+                hook.on_start(self)
+            self._tick = time.perf_counter()
+            while self.step < self.total_steps:
+                values = self.update(self.batches, self.step)
+                for key, value in values.items():
+                    self._sums[key] = self._sums[key] + value if key in self._sums else value
+                self._count += 1
+                self.step += 1
+                if self.step % c.log_every == 0 or self.step == self.total_steps:
+                    self._log()
+                for hook in self.hooks:
+                    hook.on_step(self)
+                if self.stop_requested and self.step < self.total_steps:
+                    raise KeyboardInterrupt
+            for hook in self.hooks:
+                hook.on_end(self)
+        finally:
+            for hook in self.hooks:
+                hook.close()
+        return self.last_record
+
+    def _log(self) -> None:
+        now = time.perf_counter()
+        c = self.run.config
+        record = {"step": self.step, "epoch": self.batches.epoch}
+        record.update({k: round(float(v) / self._count, 6) for k, v in self._sums.items()})
+        record["img_per_s"] = round(self._count * c.d_steps * c.batch_size / max(now - self._tick, 1e-9), 2)
+        self._sums, self._count, self._tick = {}, 0, now
+        self.last_record = record
+        for hook in self.hooks:
+            hook.on_log(self, record)
+        bad = sorted(k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v))
+        if bad:
+            raise NonFiniteLoss(f"step {self.step}: {', '.join(bad)} became {record[bad[0]]}; the run stopped "
+                                f"and keeps its last checkpoint (try a lower learning rate or another loss)")
+
+    def check_finite(self) -> None:
+        """Raise NonFiniteLoss when a metric accumulated since the last log is not finite (one
+        host synchronisation; the checkpoint hook calls it before writing)."""
+        if not self._sums:
+            return
+        finite = torch.stack([torch.isfinite(v).all() for v in self._sums.values()]).all()
+        if not bool(finite):
+            self._log()
+
+    # -- checkpointed state ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        r = self.run
+        return {
+            "step": self.step,
+            "generator": r.generator.state_dict(),
+            "discriminator": r.discriminator.state_dict(),
+            "g_optimizer": r.g_optimizer.state_dict(),
+            "d_optimizer": r.d_optimizer.state_dict(),
+            "update": self.update.state_dict(),
+            "rng": rng_state(r.device),
+            "batches": self.batches.state_dict(),
+            "hooks": {h.name: state for h in self.hooks if h.name and (state := h.state_dict()) is not None},
+            "config": dataclasses.asdict(r.config),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        r = self.run
+        r.generator.load_state_dict(state["generator"])
+        r.discriminator.load_state_dict(state["discriminator"])
+        r.g_optimizer.load_state_dict(state["g_optimizer"])
+        r.d_optimizer.load_state_dict(state["d_optimizer"])
+        self.update.load_state_dict(state.get("update", {}))
+        self.batches.load_state_dict(state["batches"])
+        hook_states = state.get("hooks", {})
+        for hook in self.hooks:
+            if hook.name in hook_states:
+                hook.load_state_dict(hook_states[hook.name])
+        set_rng_state(state["rng"], r.device)
+        self.step = int(state["step"])

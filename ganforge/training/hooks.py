@@ -1,0 +1,129 @@
+"""The driver's standard hooks: what a run writes into its directory, and the progress bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..generator_file import GENERATOR_FILE, GeneratorInfo, export_generator, sample_latent
+from ..images import save_grid
+from .checkpoint import save_checkpoint
+from .driver import Hook, RunDriver
+from .metrics import MetricsLog, plot_losses, read_metrics
+from .progress import Progress
+from .rundir import LOSS_PLOT, METRICS_FILE, SAMPLES_DIR
+
+GRID_SAMPLES = 64
+GRID_COLUMNS = 8
+GRID_CLASS_COLUMNS = 10
+GRID_MAX_CLASS_ROWS = 16
+
+
+class MetricsFile(Hook):
+    """Appends each logged record to ``metrics.jsonl``."""
+
+    def __init__(self):
+        self.log: Optional[MetricsLog] = None
+
+    def on_start(self, driver: RunDriver) -> None:
+        self.log = MetricsLog(driver.run_dir / METRICS_FILE)
+
+    def on_log(self, driver: RunDriver, record: dict) -> None:
+        self.log.write(record)
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+class ProgressBar(Hook):
+    def __init__(self, live: Optional[bool] = None):
+        self.live = live
+        self.progress: Optional[Progress] = None
+
+    def on_start(self, driver: RunDriver) -> None:
+        c = driver.run.config
+        self.progress = Progress(driver.total_steps, driver.step, f"{c.arch}/{c.loss}", live=self.live)
+        self.progress.__enter__()
+
+    def on_log(self, driver: RunDriver, record: dict) -> None:
+        self.progress.update(driver.step, record)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(None, None, None)
+            self.progress = None
+
+
+class SampleGrids(Hook):
+    """A grid from fixed noise every ``every`` steps and at the end (conditional: a row per label)."""
+
+    def __init__(self, every: int):
+        self.every = every
+        self.z = self.labels = None
+        self.columns = GRID_COLUMNS
+
+    def on_start(self, driver: RunDriver) -> None:
+        run = driver.run
+        c, spec = run.config, run.spec
+        rng = torch.Generator().manual_seed(c.seed + 1)
+        if spec.num_classes:
+            rows = min(spec.num_classes, GRID_MAX_CLASS_ROWS)
+            self.labels = torch.arange(rows).repeat_interleave(GRID_CLASS_COLUMNS).to(run.device)
+            self.columns = GRID_CLASS_COLUMNS
+        n = GRID_SAMPLES if self.labels is None else len(self.labels)
+        self.z = sample_latent(n, spec.latent_dim, c.latent_prior, rng, run.device)
+
+    def on_step(self, driver: RunDriver) -> None:
+        if driver.step % self.every == 0:
+            self.save(driver)
+
+    def on_end(self, driver: RunDriver) -> None:
+        if driver.step % self.every != 0:
+            self.save(driver)
+
+    def save(self, driver: RunDriver) -> Path:
+        G = driver.run.generator
+        G.eval()
+        with torch.no_grad():
+            images = G(self.z, self.labels)
+        G.train()
+        return save_grid(images, driver.run_dir / SAMPLES_DIR / f"step-{driver.step:06d}.png", self.columns)
+
+
+class Checkpoints(Hook):
+    """``latest.pt`` plus a periodic copy every ``every`` steps, and the exported generator."""
+
+    def __init__(self, every: int):
+        self.every = every
+        self.written = 0
+
+    def on_step(self, driver: RunDriver) -> None:
+        if driver.step % self.every == 0 and driver.step != driver.total_steps:
+            self.save(driver, periodic=True)
+
+    def on_end(self, driver: RunDriver) -> None:
+        self.save(driver, periodic=False)
+
+    def save(self, driver: RunDriver, periodic: bool) -> None:
+        driver.check_finite()  # never replace a good checkpoint with a diverged one
+        save_checkpoint(driver.run_dir, driver.state_dict(), driver.step, keep_periodic=periodic)
+        run = driver.run
+        info = GeneratorInfo(run.config.arch, run.spec, run.config.latent_prior,
+                             run.data.class_names if run.spec.num_classes else None)
+        export_generator(run.generator, info, driver.run_dir / GENERATOR_FILE)
+        self.written += 1
+
+
+class LossPlot(Hook):
+    def on_end(self, driver: RunDriver) -> None:
+        plot_losses(read_metrics(driver.run_dir / METRICS_FILE), driver.run_dir / LOSS_PLOT)
+
+
+def standard_hooks(config, progress: Optional[bool] = None) -> list[Hook]:
+    """What ``ganforge train`` runs with: ``progress`` None = a live bar on a terminal only."""
+    return [MetricsFile(), ProgressBar(progress), SampleGrids(config.sample_every),
+            Checkpoints(config.checkpoint_every), LossPlot()]
