@@ -20,6 +20,20 @@ def upsample_bn_act(input: torch.Tensor, weight: torch.Tensor, gamma: torch.Tens
     the running ones are updated in place exactly as ``nn.BatchNorm2d`` does; in eval the running
     statistics normalize."""
     stride, padding = _pair(stride), _pair(padding)
+    autocast_dtype = _autocast_dtype(input, impl)
+    if autocast_dtype is not None:
+        # Kernels run in the autocast dtype, as eager's convolution would (autocast itself is off
+        # inside, or the op's own convolution would be cast again); the cast of input and weight is
+        # differentiable, so fp32 weights get fp32 gradients. BN parameters and statistics stay as
+        # they are: the kernels accumulate in float32. A dtype without kernels uses the reference.
+        kernels = dispatch.auto_choice(input.device.type, autocast_dtype) != "torch"
+        if kernels or impl != "auto":
+            with torch.autocast(input.device.type, enabled=False):
+                return upsample_bn_act(
+                    input.to(autocast_dtype), weight.to(autocast_dtype), gamma, beta, running_mean, running_var,
+                    num_batches_tracked, stride=stride, padding=padding, training=training, momentum=momentum,
+                    eps=eps, negative_slope=negative_slope, impl=impl)
+        impl = "torch"
     use_batch_stats = training or running_mean is None
     if use_batch_stats:
         _check_values_per_channel(input, weight, stride, padding)
@@ -49,6 +63,14 @@ def bn_act(input: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, *, eps:
         y = torch.nn.functional.batch_norm(input, None, None, gamma, beta, True, 0.0, eps)
         return torch.nn.functional.leaky_relu(y, negative_slope)
     return torch.ops.ganforge.bn_act(input, gamma, beta, eps, negative_slope)[0]
+
+
+def _autocast_dtype(input: torch.Tensor, impl: str):
+    """The autocast dtype in force for this input's device when a kernel may run, else None."""
+    device_type = input.device.type
+    if impl == "torch" or device_type not in ("cpu", "cuda") or not torch.is_autocast_enabled(device_type):
+        return None
+    return torch.get_autocast_dtype(device_type)
 
 
 def _pair(value) -> list[int]:

@@ -127,9 +127,12 @@ def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData
         num_classes=data.num_classes if architecture.conditional else None,
         options=dict(config.arch_options),
     )
+    if config.compile == "cudagraphs" and device.type != "cuda":
+        raise GanforgeError(f"--compile cudagraphs needs a CUDA device, not {device}; use --compile networks")
     torch.manual_seed(config.seed)
-    generator = architecture.build_generator(spec).to(device)
-    discriminator = architecture.build_discriminator(spec).to(device)
+    memory_format = torch.channels_last if config.channels_last else torch.preserve_format
+    generator = architecture.build_generator(spec).to(device, memory_format=memory_format)
+    discriminator = architecture.build_discriminator(spec).to(device, memory_format=memory_format)
     check_network_shapes(generator, discriminator, spec, device, plugins.architecture.found.where)
     return Run(
         config=config,
