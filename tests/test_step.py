@@ -58,7 +58,7 @@ def test_channels_last_gives_the_same_training():
                for p in last.run.discriminator.parameters())
     first_plain, first_last = run_iterations(plain, 1)[0], run_iterations(last, 1)[0]
     # D's first loss is computed before any update: only rounding differs.
-    torch.testing.assert_close(first_plain["d_loss"], first_last["d_loss"], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(first_plain["d_loss"], first_last["d_loss"], rtol=1e-4, atol=1e-6)
     # After that, Adam's first steps move each weight by about +-lr whatever the gradient's size, so a
     # gradient component near 0 that rounds to the other sign moves by 2 lr: allow a few lr.
     run_iterations(plain, 2)
