@@ -77,12 +77,12 @@ def _reference_factor(momentum: float | None, num_batches_tracked: torch.Tensor 
 
 def _kernel_factor(momentum: float | None, num_batches_tracked: torch.Tensor | None,
                    dtype: torch.dtype):
-    """momentum, or 1/batches as a tensor in the running statistics' dtype (no host sync):
-    in float64 that is the correctly rounded double nn.BatchNorm2d uses, not a float32 one."""
+    """momentum, or 1/batches as a tensor in the running statistics' dtype, at least float32
+    (no host sync): in float64 that is the correctly rounded double nn.BatchNorm2d uses."""
     _require_count(momentum, num_batches_tracked)
     if momentum is not None:
         return momentum
-    return num_batches_tracked.to(dtype).reciprocal()
+    return num_batches_tracked.to(torch.promote_types(dtype, torch.float32)).reciprocal()
 
 
 def _check_values_per_channel(input, weight, stride, padding) -> None:
