@@ -13,6 +13,7 @@ import torch
 from ..errors import GanforgeError
 from .dataset import ImageData
 from .folder import load_image_folder
+from .torchvision_files import load_cifar10, load_mnist_like
 
 DIGITS = [str(i) for i in range(10)]
 
@@ -32,27 +33,23 @@ def load_mnist_5k(root: str, channels: Optional[int]) -> ImageData:
     return ImageData(_with_channels(images, channels), labels, DIGITS, "mnist-5k")
 
 
-def _torchvision_set(name: str, class_name: str, classes: list[str]) -> Callable[[str, Optional[int]], ImageData]:
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot"]
+
+
+def _mnist_like(name: str, folder: str, classes: list[str]) -> Callable[[str, Optional[int]], ImageData]:
     def load(root: str, channels: Optional[int]) -> ImageData:
-        try:
-            import torchvision.datasets as tvd
-        except ImportError:
-            raise GanforgeError(
-                f"dataset '{name}' needs torchvision: pip install 'ganforge[datasets]'"
-            ) from None
-        try:
-            ds = getattr(tvd, class_name)(root, train=True, download=True)
-        except Exception as exc:  # noqa: BLE001 - offline, checksum, disk: all the user's to fix
-            raise GanforgeError(
-                f"could not download '{name}' into {root} ({type(exc).__name__}: {exc}); "
-                f"connect to the network once, or copy the torchvision files there and pass --data-root"
-            ) from None
-        data = torch.as_tensor(np.asarray(ds.data))
-        images = data[:, None] if data.ndim == 3 else data.permute(0, 3, 1, 2)
-        labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
-        return ImageData(_with_channels(images.contiguous(), channels), labels, classes, name)
+        images, labels = load_mnist_like(root, folder, name)
+        return ImageData(_with_channels(torch.from_numpy(images), channels),
+                         torch.from_numpy(labels), classes, name)
 
     return load
+
+
+def load_cifar10_set(root: str, channels: Optional[int]) -> ImageData:
+    images, labels, classes = load_cifar10(root)
+    return ImageData(_with_channels(torch.from_numpy(images), channels), torch.from_numpy(labels),
+                     classes, "cifar10")
 
 
 def _with_channels(images: torch.Tensor, channels: Optional[int]) -> torch.Tensor:
@@ -66,15 +63,9 @@ def _with_channels(images: torch.Tensor, channels: Optional[int]) -> torch.Tenso
 
 DATASETS: dict[str, Callable[[str, Optional[int]], ImageData]] = {
     "mnist-5k": load_mnist_5k,
-    "mnist": _torchvision_set("mnist", "MNIST", DIGITS),
-    "fashion-mnist": _torchvision_set(
-        "fashion-mnist", "FashionMNIST",
-        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
-    ),
-    "cifar10": _torchvision_set(
-        "cifar10", "CIFAR10",
-        ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
-    ),
+    "mnist": _mnist_like("mnist", "MNIST", DIGITS),
+    "fashion-mnist": _mnist_like("fashion-mnist", "FashionMNIST", FASHION_CLASSES),
+    "cifar10": load_cifar10_set,
 }
 FOLDER = "folder"
 DEFAULT_FOLDER_SIZE = 64

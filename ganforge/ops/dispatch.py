@@ -33,6 +33,8 @@ def prepare(impl: str) -> None:
 def _warn_if_auto_falls_back(impl: str) -> None:
     global _warned
     state = extension_state()
+    if state.stale:  # already warned, with the versions, when it was found
+        _warned = True
     if impl == "auto" and state.module is None and not state.disabled and not _warned:
         _warned = True
         warnings.warn(f"ganforge's fused kernels are not available ({state.error}); the blocks use "

@@ -38,10 +38,12 @@ def upsample_bn_act(input: torch.Tensor, weight: torch.Tensor, gamma: torch.Tens
     if use_batch_stats:
         _check_values_per_channel(input, weight, stride, padding)
     update_running = training and running_mean is not None
-    factor = _running_average_factor(momentum, num_batches_tracked) if update_running else 0.0
-    if dispatch.resolve(impl, input) == "torch":
-        if update_running and momentum is None:
-            factor = float(factor)
+    chosen = dispatch.resolve(impl, input)
+    if update_running:
+        _count_batch(num_batches_tracked)
+    if chosen == "torch":
+        # The same call nn.BatchNorm2d makes: momentum, or 1/batches as a Python float (double).
+        factor = _reference_factor(momentum, num_batches_tracked) if update_running else 0.0
         return reference_upsample_bn_act(
             input, weight, gamma, beta, running_mean, running_var, stride=stride, padding=padding,
             use_batch_stats=use_batch_stats, momentum=factor, eps=eps, negative_slope=negative_slope)
@@ -50,6 +52,7 @@ def upsample_bn_act(input: torch.Tensor, weight: torch.Tensor, gamma: torch.Tens
         input, weight, gamma, beta, running_mean if normalize_with_running else None,
         running_var if normalize_with_running else None, stride, padding, eps, negative_slope)
     if update_running:
+        factor = _kernel_factor(momentum, num_batches_tracked, running_mean.dtype)
         count = conv_out.numel() // conv_out.shape[1]
         running_mean.mul_(1 - factor).add_(mean.to(running_mean.dtype) * factor)
         running_var.mul_(1 - factor).add_(var.to(running_var.dtype) * (factor * count / (count - 1)))
@@ -77,13 +80,31 @@ def _pair(value) -> list[int]:
     return [value, value] if isinstance(value, int) else [int(v) for v in value]
 
 
-def _running_average_factor(momentum: float | None, num_batches_tracked: torch.Tensor | None):
-    """Count the batch, as BatchNorm2d does; the factor is momentum, or 1/batches when it is None."""
+def _count_batch(num_batches_tracked: torch.Tensor | None) -> None:
+    """Count the batch, as BatchNorm2d does in training."""
     if num_batches_tracked is not None:
         num_batches_tracked.add_(1)
+
+
+def _require_count(momentum, num_batches_tracked) -> None:
+    if momentum is None and num_batches_tracked is None:
+        raise ValueError("momentum=None (cumulative moving average) needs num_batches_tracked")
+
+
+def _reference_factor(momentum: float | None, num_batches_tracked: torch.Tensor | None) -> float:
+    """momentum, or 1/batches computed in double precision exactly as nn.BatchNorm2d does."""
+    _require_count(momentum, num_batches_tracked)
+    return momentum if momentum is not None else 1.0 / float(num_batches_tracked)
+
+
+def _kernel_factor(momentum: float | None, num_batches_tracked: torch.Tensor | None,
+                   dtype: torch.dtype):
+    """momentum, or 1/batches as a tensor in the running statistics' dtype, at least float32
+    (no host sync): in float64 that is the correctly rounded double nn.BatchNorm2d uses."""
+    _require_count(momentum, num_batches_tracked)
     if momentum is not None:
         return momentum
-    return 1.0 / num_batches_tracked
+    return num_batches_tracked.to(torch.promote_types(dtype, torch.float32)).reciprocal()
 
 
 def _check_values_per_channel(input, weight, stride, padding) -> None:

@@ -81,3 +81,36 @@ def assert_close_to(actual: dict, reference: dict, rtol: float, atol_fraction: f
         ref = ref.detach().cpu()
         atol = atol_fraction * max(float(ref.abs().max()), 1e-12) if ref.is_floating_point() else 0
         torch.testing.assert_close(got, ref, rtol=rtol, atol=atol, msg=lambda m: f"{name}: {m}")
+
+
+def cumulative_average_against_sequential(impl: str, device: str = "cpu", steps: int = 4,
+                                          dtype=torch.float64) -> tuple[dict, dict]:
+    """momentum=None (cumulative moving average) over several training steps on odd shapes:
+    returns (block's, nn.Sequential(ConvTranspose2d, BatchNorm2d, LeakyReLU)'s) running
+    statistics and eval outputs, both in dtype on device, from the same state and batches."""
+    from torch import nn
+
+    geometry = dict(in_channels=7, out_channels=13, kernel_size=4, stride=2, padding=1)
+    sequential = nn.Sequential(
+        nn.ConvTranspose2d(7, 13, 4, 2, 1, bias=False), nn.BatchNorm2d(13, momentum=None),
+        nn.LeakyReLU(0.2))
+    block = UpsampleBlock(**geometry, negative_slope=0.2, momentum=None, impl=impl)
+    state = random_state(block)
+    for net in (block, sequential):
+        net.load_state_dict(state)
+        net.to(device=device, dtype=dtype).train()
+    for _ in range(steps):
+        x = torch.randn(3, 7, 3, 5, dtype=dtype, device=device)
+        with torch.no_grad():
+            block(x)
+            sequential(x)
+    probe = torch.randn(2, 7, 3, 5, dtype=dtype, device=device)
+    results = []
+    for net in (block, sequential):
+        net.eval()
+        with torch.no_grad():
+            out = net(probe)
+        bn = net[1]
+        results.append({"running_mean": bn.running_mean, "running_var": bn.running_var,
+                        "num_batches_tracked": bn.num_batches_tracked, "eval_out": out})
+    return results[0], results[1]
