@@ -8,21 +8,22 @@ from typing import Any
 
 import torch
 
-from .. import registry
 from ..data import ImageData
 from ..interfaces import Architecture, Loss, ModelSpec
-from ..training.assemble import DEFAULT_LOSS, Run
+from ..training.assemble import Run
 from ..training.config import TrainConfig
 from ..training.optim import make_optimizer
-from .common import as_instance, build_pair, checked_defaults, describe, fail
+from .common import build_pair, checked_defaults, conformance_check, describe, fail
+from .training_loss import training_loss
 
 
+@conformance_check("training")
 def check_training_steps(arch: Architecture, spec: ModelSpec, *, steps: int = 2, batch_size: int = 4,
                          loss: Any = None, seed: int = 0) -> None:
     """Train for ``steps`` iterations with the architecture's default training settings;
     every loss must stay finite and every parameter must stay finite and change."""
-    loss = _resolve_loss(arch, loss)
-    run = _tiny_run(arch, loss, spec, batch_size, seed)
+    loss, loss_name = training_loss(arch, loss)
+    run = _tiny_run(arch, loss, loss_name, spec, batch_size, seed)
     from ..training.loop import Trainer
 
     trainer = Trainer(run, Path("conformance-run-not-written"))
@@ -50,21 +51,14 @@ def check_training_steps(arch: Architecture, spec: ModelSpec, *, steps: int = 2,
             fail("training", f"{net} weights did not change in {steps} step(s)")
 
 
-def _resolve_loss(arch: Architecture, loss: Any) -> Loss:
-    if loss is None:
-        loss = arch.defaults.get("loss") or DEFAULT_LOSS
-    if isinstance(loss, str):
-        return registry.load_loss(loss)
-    return as_instance("loss", loss)
-
-
-def _tiny_run(arch: Architecture, loss: Loss, spec: ModelSpec, batch_size: int, seed: int) -> Run:
+def _tiny_run(arch: Architecture, loss: Loss, loss_name: str, spec: ModelSpec, batch_size: int,
+              seed: int) -> Run:
     config = TrainConfig(batch_size=batch_size, latent_dim=spec.latent_dim, device="cpu", seed=seed,
                          arch_options=dict(spec.options))
     config.update(checked_defaults(arch), source=type(arch).__name__)
     config.update(checked_defaults(loss), source=type(loss).__name__)
     config.batch_size, config.latent_dim, config.device = batch_size, spec.latent_dim, "cpu"
-    config.arch, config.loss = type(arch).__name__, type(loss).__name__
+    config.arch, config.loss = type(arch).__name__, loss_name
     rng = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (batch_size * 2, *spec.image_shape), generator=rng, dtype=torch.uint8)
     classes = spec.num_classes

@@ -15,10 +15,12 @@ from ..data import ImageData, load_dataset
 from ..devices import resolve_device
 from ..errors import GanforgeError, InvalidPluginError
 from ..interfaces import Architecture, Loss, ModelSpec
+from ..options import resolve_options
+from ..plugin_calls import build_networks, validate_spec
 from .config import TrainConfig, plugin_defaults, read_toml, validate
 from .optim import make_optimizer
 
-DEFAULT_LOSS = "nonsaturating"
+DEFAULT_LOSS = registry.DEFAULT_LOSS
 
 
 @dataclass
@@ -55,8 +57,8 @@ def resolve_config(flags: Mapping[str, Any], config_file: Optional[Path] = None)
     architecture = found_arch.load().obj
     config.update(plugin_defaults(architecture.defaults, found_arch.where), source=found_arch.where)
 
-    loss_name = chosen.get("loss") or config.loss or DEFAULT_LOSS
-    found_loss = registry.find("loss").get(loss_name)
+    found_loss = registry.resolve_loss(chosen.get("loss"), architecture, found_arch.distribution)
+    loss_name = registry.find("loss").name_for(found_loss)
     loss = found_loss.load().obj
     config.update(plugin_defaults(loss.defaults, found_loss.where), source=found_loss.where)
 
@@ -70,30 +72,8 @@ def resolve_config(flags: Mapping[str, Any], config_file: Optional[Path] = None)
 
 
 def resolve_arch_options(architecture: Architecture, given: Mapping[str, Any], arch_name: str) -> dict[str, Any]:
-    """The architecture's option defaults, overridden by ``given`` (strings parsed to the default's type)."""
-    defaults = dict(architecture.options)
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        known = ", ".join(sorted(defaults)) or "none"
-        raise GanforgeError(f"architecture '{arch_name}' has no option {', '.join(unknown)} (options: {known})")
-    resolved = dict(defaults)
-    for key, value in given.items():
-        resolved[key] = _parse_like(value, defaults[key], key)
-    return resolved
-
-
-def _parse_like(value: Any, default: Any, key: str) -> Any:
-    if not isinstance(value, str) or isinstance(default, str) or default is None:
-        return value
-    try:
-        if isinstance(default, bool):
-            lowered = value.strip().lower()
-            if lowered not in {"true", "false", "1", "0", "yes", "no"}:
-                raise ValueError(value)
-            return lowered in {"true", "1", "yes"}
-        return type(default)(value)
-    except ValueError:
-        raise GanforgeError(f"option {key}={value!r}: expected {type(default).__name__}") from None
+    """The architecture's option defaults, overridden by ``given`` (parsed and checked; see ganforge.options)."""
+    return resolve_options(architecture.options, given, f"architecture '{arch_name}'")
 
 
 def check_network_shapes(generator: nn.Module, discriminator: nn.Module, spec: ModelSpec,
@@ -131,7 +111,7 @@ def build_run(config: TrainConfig) -> Run:
     """Load the data and build everything a run needs. Writes nothing."""
     loaded_arch = registry.load("architecture", config.arch)
     architecture = loaded_arch.obj
-    loss = registry.load_loss(config.loss or DEFAULT_LOSS)
+    loss = registry.resolve_loss(config.loss, architecture, loaded_arch.found.distribution).load().obj
     device = resolve_device(config.device)
     data = load_dataset(config.dataset, config.data_root, config.image_size, config.channels)
     if architecture.conditional and data.labels is None:
@@ -139,20 +119,16 @@ def build_run(config: TrainConfig) -> Run:
             f"architecture '{config.arch}' is conditional and needs a labelled dataset; "
             f"'{data.name}' has no labels (for a folder, put each class in its own sub-directory)"
         )
-    try:
-        architecture.check_image_shape(data.image_shape)
-    except GanforgeError as exc:
-        raise GanforgeError(f"architecture '{config.arch}': {exc} (set --image-size)") from None
-
     spec = ModelSpec(
         image_shape=data.image_shape,
         latent_dim=config.latent_dim,
         num_classes=data.num_classes if architecture.conditional else None,
-        options=dict(config.arch_options),
+        options=resolve_arch_options(architecture, config.arch_options, config.arch),
     )
+    validate_spec(architecture, spec, loaded_arch.found.where)
     torch.manual_seed(config.seed)
-    generator = architecture.build_generator(spec).to(device)
-    discriminator = architecture.build_discriminator(spec).to(device)
+    generator, discriminator = build_networks(architecture, spec, loaded_arch.found.where)
+    generator, discriminator = generator.to(device), discriminator.to(device)
     check_network_shapes(generator, discriminator, spec, device, loaded_arch.found.where)
     return Run(
         config=config,
