@@ -241,7 +241,7 @@ def _build_index(kind: str) -> PluginIndex:
         elif len(candidates) == 1:
             plugins[name] = candidates[0]
         else:
-            clashes[name] = Clash(name, kind, tuple(candidates))
+            clashes[name] = Clash(name, kind, tuple(sorted(candidates, key=lambda c: _normalize(c.distribution))))
     return PluginIndex(kind, plugins, clashes, tuple(shadowed))
 
 
