@@ -162,7 +162,7 @@ def _typed(value: Any, kind: type) -> tuple[str, Any]:
 def _convert(value: Any, option: Option) -> tuple[str, Any]:
     """(problem, value) for one user value: parsed when a string, then checked."""
     kind = option.type
-    if value is None or (isinstance(value, str) and kind is not str and option.default is None
+    if value is None or (isinstance(value, str) and option.default is None
                          and value.strip().lower() in NONE_WORDS):
         return ("", None) if option.default is None else (f"expected {kind.__name__}", value)
     if isinstance(value, str) and kind is not str:

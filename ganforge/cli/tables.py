@@ -7,10 +7,6 @@ import sys
 from dataclasses import dataclass
 from typing import Optional, Sequence, TextIO
 
-#: Styles a row may carry; they colour the rich table and are dropped in plain text.
-STYLES = ("", "red", "yellow")
-
-
 @dataclass(frozen=True)
 class Column:
     header: str
@@ -24,7 +20,8 @@ def is_terminal(stream: Optional[TextIO] = None) -> bool:
 
 def print_table(title: str, columns: Sequence[Column], rows: Sequence[Sequence[str]],
                 styles: Optional[Sequence[str]] = None, stream: Optional[TextIO] = None) -> None:
-    """Print ``rows`` under ``title``: rich on a terminal, else ``plain_lines``."""
+    """Print ``rows`` under ``title``: rich on a terminal, else ``plain_lines``. ``styles``
+    (one per row: "", "red", "yellow") colour the rich table and are dropped in plain text."""
     stream = stream or sys.stdout
     if is_terminal(stream):
         _print_rich(title, columns, rows, styles, stream)

@@ -14,26 +14,29 @@ from .common import ConformanceError, as_instance, fail
 def training_loss(arch: Architecture, loss: Any = None) -> tuple[Loss, str]:
     """(the Loss instance, its name in messages) for training ``arch``.
 
-    ``loss`` is a Loss class or instance (used as given, named by its class), a registered
-    name (NAME or DIST:NAME), or None: the architecture's ``defaults["loss"]``, looked up in
-    the architecture's own distribution first (``registry.resolve_loss``), else
-    "nonsaturating". A registered loss must load and pass the loss checks; otherwise this
-    raises ConformanceError("loss: ...") naming it by its registered name.
+    ``loss`` is a Loss class or instance (named by its class), a registered name (NAME or
+    DIST:NAME), or None: the architecture's ``defaults["loss"]``, looked up in the
+    architecture's own distribution first (``registry.resolve_loss``), else "nonsaturating".
+    The loss must load and pass ``check_loss``; otherwise this raises
+    ConformanceError("loss: ...") naming it by its registered name (or class).
     """
-    if loss is not None and not isinstance(loss, str):
-        instance = as_instance("loss", loss)
-        return instance, type(instance).__name__
-    role = ("the loss named for training" if loss else
-            "the architecture's default loss" if arch.defaults.get("loss") else "the default loss")
-    try:
-        found = registry.resolve_loss(loss, arch, registry.distribution_of("architecture", arch))
-        instance = found.load().obj
-    except PluginError as exc:
-        fail("loss", f"{role}: {exc}")
     from .loss import check_loss
 
+    if loss is not None and not isinstance(loss, str):
+        instance = as_instance("loss", loss)
+        name, where = type(instance).__name__, f"loss {type(instance).__name__}"
+        role = "the loss given for training"
+    else:
+        role = ("the loss named for training" if loss else
+                "the architecture's default loss" if arch.defaults.get("loss") else "the default loss")
+        try:
+            found = registry.resolve_loss(loss, arch, registry.distribution_of("architecture", arch))
+            instance = found.load().obj
+        except PluginError as exc:
+            fail("loss", f"{role}: {exc}")
+        name, where = registry.find("loss").name_for(found), found.where
     try:
         check_loss(instance, batch_size=4)
     except ConformanceError as exc:
-        fail("loss", f"{role}, {found.where}, fails its checks: {exc}")
-    return instance, registry.find("loss").name_for(found)
+        fail("loss", f"{role}, {where}, fails its checks: {exc}")
+    return instance, name
