@@ -5,6 +5,11 @@ class GanforgeError(Exception):
     """A mistake in the user's input or environment, reported without a traceback."""
 
 
+class InvalidOptionError(GanforgeError):
+    """An architecture option value the architecture does not accept (unknown key, wrong type,
+    not among the choices, outside the range)."""
+
+
 class PluginError(GanforgeError):
     """A plugin could not be found, loaded or validated."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from . import __version__, registry
 from .errors import GanforgeError
 from .interfaces import ModelSpec
 from .fileio import atomic_write
+from .options import resolve_options
+from .plugin_calls import build_generator
 
 FORMAT_VERSION = "1"
 GENERATOR_FILE = "generator.safetensors"
@@ -75,8 +78,11 @@ def load_generator(path: Path, device: torch.device) -> tuple[nn.Module, Generat
     if meta.get("format") != "ganforge-generator":
         raise GanforgeError(f"{file}: not a generator exported by ganforge (no ganforge metadata)")
     info = GeneratorInfo.from_metadata(meta)
-    architecture = registry.load_architecture(info.arch)
-    generator = architecture.build_generator(info.spec)
+    loaded = registry.load("architecture", info.arch)
+    # Options resolved again: an option the plugin added since the export takes its default.
+    options = resolve_options(loaded.obj.options, info.spec.options, f"architecture '{info.arch}'")
+    info.spec = dataclasses.replace(info.spec, options=options)
+    generator = build_generator(loaded.obj, info.spec, loaded.found.where)
     generator.load_state_dict(load_file(str(file)))
     return generator.to(device).eval(), info
 

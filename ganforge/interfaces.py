@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Optional, Union
 
 from .errors import GanforgeError, InvalidPluginError
+from .options import Option, declarations  # noqa: F401 - Option is part of the plugin interface
 
 if TYPE_CHECKING:
     import torch
@@ -24,8 +25,19 @@ INTERFACE_VERSION = 1
 SUPPORTED_INTERFACE_VERSIONS = frozenset({1})
 
 
-class UnsupportedImageShape(GanforgeError):
+class InvalidSpec(GanforgeError):
+    """An architecture cannot build networks for this spec (its options, image shape or
+    classes). Raise it from ``validate`` (or the build methods) with a one-line message
+    that says what is wrong; ganforge prefixes the plugin's name (see docs/PLUGINS.md)."""
+
+    #: What the user can change, appended as `` (hint)`` unless the message mentions it.
+    hint: ClassVar[str] = ""
+
+
+class UnsupportedImageShape(InvalidSpec):
     """The architecture cannot produce images of the requested shape."""
+
+    hint: ClassVar[str] = "set --image-size"
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,9 @@ class Architecture(abc.ABC):
     channels: ClassVar[tuple[int, ...]] = (1, 3)
     #: Square image sizes it can make; None means any size.
     image_sizes: ClassVar[Optional[tuple[int, ...]]] = None
-    #: Architecture options (``--arch-option key=value``) and their defaults.
+    #: Architecture options (``-O key=value``): name -> a plain default (int, float, bool
+    #: or str; the type is the default's) or an ``Option(default, type=..., choices=...,
+    #: min=..., max=..., help=...)``. Checked when the plugin loads.
     options: ClassVar[Mapping[str, Any]] = {}
     #: Training defaults for this architecture, keyed by TrainConfig field names
     #: (for example ``{"loss": "hinge", "d_lr": 4e-4}``).
@@ -83,6 +97,13 @@ class Architecture(abc.ABC):
             raise UnsupportedImageShape(
                 f"{type(self).__name__} makes images of size {_or_list(self.image_sizes)}, not {h}"
             )
+
+    def validate(self, spec: ModelSpec) -> None:
+        """Raise InvalidSpec when the networks cannot be built for ``spec`` (all of it: the
+        options, already parsed and checked against their declarations, the image shape and
+        the classes). Called before anything is built or written. The default checks the
+        image shape with ``check_image_shape``; call ``super().validate(spec)`` first."""
+        self.check_image_shape(spec.image_shape)
 
     @abc.abstractmethod
     def build_generator(self, spec: ModelSpec) -> "nn.Module":
@@ -163,7 +184,7 @@ def split_loss(result: LossResult, owner: str = "a loss") -> tuple["torch.Tensor
 
 
 _REQUIRED_METHODS = {
-    "architecture": (Architecture, ("build_generator", "build_discriminator", "check_image_shape")),
+    "architecture": (Architecture, ("build_generator", "build_discriminator", "check_image_shape", "validate")),
     "loss": (Loss, ("discriminator_loss", "generator_loss")),
 }
 
@@ -201,6 +222,8 @@ def instantiate_plugin(kind: str, obj: Any, where: str) -> Any:
                 f"{where}: {obj.__name__}.{method} must take exactly one argument besides self, "
                 f"its signature is {method}{inspect.signature(getattr(instance, method))}"
             ) from None
+    if kind == "architecture":
+        declarations(getattr(instance, "options", {}), where)  # refuses non-scalar defaults, naming the option
     return instance
 
 

@@ -3,6 +3,9 @@
 Finding is cheap: it reads the ``entry_points.txt`` of installed distributions and
 imports nothing. Loading imports one plugin and validates it against its interface.
 The built-ins are declared in ganforge's own pyproject.toml and found the same way.
+
+A plugin is named by its entry-point name (``hinge``) or, to pick one of several
+distributions that register that name, by ``DIST:NAME`` (``ganforge-sngan:hinge``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import Any, Iterator, Optional
 
 from .errors import FailedToLoadPlugin, PluginClashError, UnknownPluginError
 from .interfaces import instantiate_plugin
@@ -20,6 +23,8 @@ from .interfaces import instantiate_plugin
 GROUPS = {"architecture": "ganforge.architectures", "loss": "ganforge.losses"}
 BUILTIN_DISTRIBUTION = "ganforge"
 DISABLE_AUTOLOAD_ENV = "GANFORGE_DISABLE_PLUGIN_AUTOLOAD"
+#: The loss of a run that names none and whose architecture names none.
+DEFAULT_LOSS = "nonsaturating"
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,11 @@ class FoundPlugin:
     @property
     def where(self) -> str:
         return f"{self.kind} plugin '{self.name}' from {self.distribution} {self.version}"
+
+    @property
+    def qualified_name(self) -> str:
+        """``DIST:NAME``: names this plugin whatever else registers ``NAME``."""
+        return f"{self.distribution}:{self.name}"
 
     def load(self) -> "LoadedPlugin":
         """Import the plugin and validate it; errors name the distribution."""
@@ -66,8 +76,12 @@ class Clash:
 
     def error(self) -> PluginClashError:
         who = " and ".join(f"{p.distribution} {p.version} ({p.value})" for p in self.candidates)
+        choices = " or ".join(p.qualified_name for p in self.candidates)
+        example = self.candidates[0].qualified_name
+        usage = f"--loss {example}" if self.kind == "loss" else f"ganforge train {example}"
         return PluginClashError(
-            f"{self.kind} name '{self.name}' is registered by {who}; uninstall one of them"
+            f"{self.kind} name '{self.name}' is registered by {who}; name one as {choices} "
+            f"(e.g. {usage}), or uninstall one of them"
         )
 
 
@@ -83,13 +97,53 @@ class PluginIndex:
     def names(self) -> list[str]:
         return sorted({*self.plugins, *self.clashes})
 
-    def get(self, name: str) -> FoundPlugin:
+    def get(self, name: str, prefer: Optional[str] = None) -> FoundPlugin:
+        """The plugin ``name`` (or ``DIST:NAME``) names. With ``prefer`` (a distribution
+        name), that distribution's plugin of this name comes first, before built-ins and
+        clashes; otherwise built-ins win and a clash between third parties is an error."""
+        dist, sep, plain = name.rpartition(":")
+        if sep and name not in self.plugins and name not in self.clashes:
+            return self._qualified(dist, plain, name)
+        if prefer is not None:
+            for found in self.candidates(name):
+                if _normalize(found.distribution) == _normalize(prefer):
+                    return found
         if name in self.clashes:
             raise self.clashes[name].error()
         try:
             return self.plugins[name]
         except KeyError:
             raise UnknownPluginError(self._unknown_message(name)) from None
+
+    def candidates(self, name: str) -> tuple[FoundPlugin, ...]:
+        """Every plugin registered as ``name``: the one in use, clashing ones, shadowed ones."""
+        return tuple(p for p in self.all_found() if p.name == name)
+
+    def all_found(self) -> Iterator[FoundPlugin]:
+        """Every entry point found, each once, ordered by name."""
+        everything = [*self.plugins.values(), *self.shadowed]
+        for clash in self.clashes.values():
+            everything.extend(clash.candidates)
+        return iter(sorted(everything, key=lambda p: (p.name, not p.builtin, _normalize(p.distribution))))
+
+    def name_for(self, found: FoundPlugin) -> str:
+        """The shortest name that selects ``found``: NAME when that is unambiguous, else DIST:NAME."""
+        if self.plugins.get(found.name) == found:
+            return found.name
+        return found.qualified_name
+
+    def _qualified(self, dist: str, plain: str, name: str) -> FoundPlugin:
+        for found in self.candidates(plain):
+            if _normalize(found.distribution) == _normalize(dist):
+                return found
+        providers = [p.distribution for p in self.candidates(plain)]
+        if providers:
+            raise UnknownPluginError(f"unknown {self.kind} '{name}': {dist} does not register '{plain}' "
+                                     f"(registered by {', '.join(providers)})")
+        in_dist = sorted(p.name for p in self.all_found() if _normalize(p.distribution) == _normalize(dist))
+        if in_dist:
+            raise UnknownPluginError(f"unknown {self.kind} '{name}': {dist} registers {', '.join(in_dist)}")
+        raise UnknownPluginError(self._unknown_message(name))
 
     def _unknown_message(self, name: str) -> str:
         message = f"unknown {self.kind} '{name}'"
@@ -130,6 +184,34 @@ def load_loss(name: str):
     return load("loss", name).obj
 
 
+def resolve_loss(requested: Optional[str], architecture: Any = None,
+                 distribution: Optional[str] = None) -> FoundPlugin:
+    """The loss plugin of a run: the one rule, used by training and the conformance kit.
+
+    ``requested`` (``--loss``, a TOML ``loss`` or the kit's ``loss=``; NAME or DIST:NAME)
+    wins and is looked up as any name is. Else the architecture's ``defaults["loss"]`` is
+    looked up in the architecture's own ``distribution`` first, so a package's default
+    loss is its own even when another package registers the same name. Else DEFAULT_LOSS.
+    """
+    index = find("loss")
+    if requested:
+        return index.get(requested)
+    default = dict(getattr(architecture, "defaults", None) or {}).get("loss")
+    if default:
+        return index.get(default, prefer=distribution)
+    return index.get(DEFAULT_LOSS)
+
+
+def distribution_of(kind: str, obj: Any) -> Optional[str]:
+    """The distribution whose entry point names ``obj``'s class (or ``obj``), if any; imports nothing."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    for found in find(kind).all_found():
+        ep = found.entry_point
+        if ep.module == cls.__module__ and ep.attr == cls.__qualname__:
+            return found.distribution
+    return None
+
+
 def autoload_disabled() -> bool:
     return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -159,7 +241,7 @@ def _build_index(kind: str) -> PluginIndex:
         elif len(candidates) == 1:
             plugins[name] = candidates[0]
         else:
-            clashes[name] = Clash(name, kind, tuple(candidates))
+            clashes[name] = Clash(name, kind, tuple(sorted(candidates, key=lambda c: _normalize(c.distribution))))
     return PluginIndex(kind, plugins, clashes, tuple(shadowed))
 
 
@@ -190,6 +272,9 @@ __all__ = [
     "load",
     "load_architecture",
     "load_loss",
+    "resolve_loss",
+    "distribution_of",
+    "DEFAULT_LOSS",
     "clear_cache",
     "GROUPS",
 ]

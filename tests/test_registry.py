@@ -83,3 +83,73 @@ def test_autoload_can_be_disabled(make_distribution, monkeypatch):
 def test_unknown_name_suggests_the_closest():
     with pytest.raises(UnknownPluginError, match="did you mean 'dcgan'"):
         registry.load_architecture("dcgna")
+
+
+def test_qualified_name_picks_one_side_of_a_clash(make_distribution):
+    make_distribution("first-dist", {LOSS: {"same": "hinge_mod:Hinge"}}, {"hinge_mod": GOOD_LOSS}, "1.0")
+    make_distribution("Second_Dist", {LOSS: {"same": "hinge_mod:Hinge"}}, version="2.0")
+    index = registry.find("loss")
+    with pytest.raises(PluginClashError) as info:
+        index.get("same")
+    assert str(info.value) == (
+        "loss name 'same' is registered by first-dist 1.0 (hinge_mod:Hinge) and Second_Dist 2.0 (hinge_mod:Hinge); "
+        "name one as first-dist:same or Second_Dist:same (e.g. --loss first-dist:same), or uninstall one of them")
+    assert index.get("first-dist:same").distribution == "first-dist"
+    assert index.get("second-dist:same").distribution == "Second_Dist"  # case and -/_ do not matter
+    assert index.name_for(index.get("first-dist:same")) == "first-dist:same"
+    assert type(registry.load_loss("first-dist:same")).__name__ == "Hinge"
+
+
+def test_qualified_name_selects_a_shadowed_plugin_and_builtins(make_distribution):
+    make_distribution("impostor", {LOSS: {"lsgan": "hinge_mod:Hinge"}}, {"hinge_mod": GOOD_LOSS})
+    index = registry.find("loss")
+    assert index.get("lsgan").builtin and index.name_for(index.get("lsgan")) == "lsgan"
+    assert index.get("impostor:lsgan").distribution == "impostor"
+    assert index.get("ganforge:lsgan") is index.get("lsgan")
+
+
+def test_unknown_qualified_names_say_what_exists(make_distribution):
+    make_distribution("hinge-plugin", {LOSS: {"my-hinge": "hinge_mod:Hinge"}}, {"hinge_mod": GOOD_LOSS})
+    index = registry.find("loss")
+    with pytest.raises(UnknownPluginError, match=r"^unknown loss 'ganforge:my-hinge': ganforge does not register "
+                                                 r"'my-hinge' \(registered by hinge-plugin\)$"):
+        index.get("ganforge:my-hinge")
+    with pytest.raises(UnknownPluginError, match=r"^unknown loss 'hinge-plugin:hing': hinge-plugin registers my-hinge$"):
+        index.get("hinge-plugin:hing")
+    with pytest.raises(UnknownPluginError, match=r"^unknown loss 'nobody:thing'"):
+        index.get("nobody:thing")
+
+
+class _Arch:
+    def __init__(self, defaults):
+        self.defaults = defaults
+
+
+def test_resolve_loss_prefers_the_architectures_own_distribution_for_its_default(make_distribution):
+    make_distribution("arch-dist", {LOSS: {"same": "hinge_mod:Hinge", "lsgan": "hinge_mod:Hinge"}},
+                      {"hinge_mod": GOOD_LOSS})
+    make_distribution("other-dist", {LOSS: {"same": "hinge_mod:Hinge"}})
+    own = _Arch({"loss": "same"})
+    assert registry.resolve_loss(None, own, "arch-dist").distribution == "arch-dist"
+    assert registry.resolve_loss(None, own, "Arch_Dist").distribution == "arch-dist"
+    # The default of an architecture from elsewhere is looked up as any name: a clash stays an error.
+    with pytest.raises(PluginClashError):
+        registry.resolve_loss(None, own, "third-dist")
+    # Own distribution first even over a built-in it shadows; a requested name is looked up as given.
+    assert registry.resolve_loss(None, _Arch({"loss": "lsgan"}), "arch-dist").distribution == "arch-dist"
+    assert registry.resolve_loss("lsgan", _Arch({"loss": "lsgan"}), "arch-dist").builtin
+    with pytest.raises(PluginClashError):
+        registry.resolve_loss("same", own, "arch-dist")
+    assert registry.resolve_loss("other-dist:same", own, "arch-dist").distribution == "other-dist"
+    # No default anywhere: nonsaturating.
+    assert registry.resolve_loss(None, _Arch({}), None).name == registry.DEFAULT_LOSS == "nonsaturating"
+    assert registry.resolve_loss(None, None, None).name == "nonsaturating"
+
+
+def test_distribution_of_finds_a_class_by_its_entry_point(make_distribution):
+    from ganforge.models.dcgan import DCGAN
+
+    make_distribution("hinge-plugin", {LOSS: {"my-hinge": "hinge_mod:Hinge"}}, {"hinge_mod": GOOD_LOSS}, "2.3")
+    assert registry.distribution_of("architecture", DCGAN) == "ganforge"
+    assert registry.distribution_of("loss", registry.load_loss("my-hinge")) == "hinge-plugin"
+    assert registry.distribution_of("loss", _Arch) is None

@@ -60,12 +60,11 @@ def bench(
 
 
 def _print_table(results: dict, bandwidth: dict, device: str, dtype: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from .tables import Column, print_table
 
-    table = Table(title=f"fused upsampling block, {device}, {dtype}: median seconds")
-    for column in ("case", "fused", "eager", "compile", "eager/fused", "compile/fused", "GB/s at floor"):
-        table.add_column(column, justify="left" if column == "case" else "right")
+    headers = ("case", "fused", "eager", "compile", "eager/fused", "compile/fused", "GB/s at floor")
+    columns = [Column(h, "left" if h == "case" else "right") for h in headers]
+    rows = []
     for case, times in results.items():
         def cell(impl):
             return f"{times[impl] * 1e3:.2f} ms" if impl in times else "-"
@@ -73,6 +72,6 @@ def _print_table(results: dict, bandwidth: dict, device: str, dtype: str) -> Non
         def ratio(impl):
             return f"{times[impl] / times['fused']:.2f}x" if impl in times and "fused" in times else "-"
 
-        table.add_row(case, cell("fused"), cell("eager"), cell("compile"), ratio("eager"),
-                      ratio("compile"), bandwidth.get(case, ""))
-    Console().print(table)
+        rows.append([case, cell("fused"), cell("eager"), cell("compile"), ratio("eager"), ratio("compile"),
+                     bandwidth.get(case, "")])
+    print_table(f"fused upsampling block, {device}, {dtype}: median seconds", columns, rows)

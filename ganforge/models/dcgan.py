@@ -12,8 +12,9 @@ import math
 import torch
 from torch import nn
 
-from ..interfaces import Architecture, ModelSpec
+from ..interfaces import Architecture, ModelSpec, Option
 from ..ops import UpsampleBlock
+from ..ops.dispatch import IMPLS
 from .init import dcgan_init
 
 IMAGE_SIZES = (28, 32, 64, 128)
@@ -90,10 +91,10 @@ class DCGAN(Architecture):
         # Chosen by looking at samples: on the embedded digits, ngf=ndf=32 left D at chance
         # (loss log 4) with fragmented strokes after 3000 steps; a wider D (ndf=64) drew
         # clearly readable digits in the same steps, within the 5-minute budget on 2 cores.
-        "ngf": 32,  # generator width at the last upsampling block
-        "ndf": 64,  # discriminator width at the first convolution
-        "d_batchnorm": False,  # batch norm in D's hidden layers
-        "impl": "auto",  # upsampling block implementation: auto, cuda, cpu or torch
+        "ngf": Option(32, min=1, help="generator width at the last upsampling block"),
+        "ndf": Option(64, min=1, help="discriminator width at the first convolution"),
+        "d_batchnorm": Option(False, help="batch norm in D's hidden layers"),
+        "impl": Option("auto", choices=IMPLS, help="upsampling block implementation"),
     }
 
     def _classes(self, spec: ModelSpec) -> int:

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from ..interfaces import Architecture, ModelSpec
+from ..interfaces import Architecture, InvalidSpec, ModelSpec, Option
 
 
 def _hidden(option) -> list[int]:
@@ -50,10 +50,21 @@ class MLPDiscriminator(nn.Module):
 class MLPGAN(Architecture):
     description = "Original fully connected GAN: MLP generator and discriminator, dropout in D"
     options = {
-        "g_hidden": "256,512,1024",
-        "d_hidden": "512,256",
-        "dropout": 0.3,
+        "g_hidden": Option("256,512,1024", help="generator layer widths, comma-separated"),
+        "d_hidden": Option("512,256", help="discriminator layer widths, comma-separated"),
+        "dropout": Option(0.3, min=0.0, max=1.0, help="dropout probability in D"),
     }
+
+    def validate(self, spec: ModelSpec) -> None:
+        super().validate(spec)
+        for key in ("g_hidden", "d_hidden"):
+            try:
+                widths = _hidden(spec.options[key])
+            except ValueError:
+                widths = []
+            if not widths or min(widths) < 1:
+                raise InvalidSpec(f"{key}={spec.options[key]!r} must be comma-separated positive integers, "
+                                  f"e.g. 256,512")
 
     def build_generator(self, spec: ModelSpec) -> nn.Module:
         return MLPGenerator(spec.latent_dim, spec.image_shape, _hidden(spec.options["g_hidden"]))

@@ -8,15 +8,18 @@ from typing import Any, Mapping, Optional, Sequence
 
 import torch
 
-from ..interfaces import Architecture, ModelSpec, UnsupportedImageShape
-from .common import (as_instance, build_pair, checked_defaults, describe, fail, isolated, make_spec,
-                     resolved_options, sample_inputs, seed_cpu)
+from ..errors import InvalidPluginError
+from ..interfaces import Architecture, InvalidSpec, ModelSpec, UnsupportedImageShape
+from ..options import declarations
+from .common import (as_instance, build_pair, checked_defaults, conformance_check, describe, fail, isolated,
+                     make_spec, resolved_options, sample_inputs, seed_cpu)
 from .training import check_training_steps
 
 #: Sizes tried when an architecture declares ``image_sizes = None`` (any size).
 ANY_SIZE_PROBES = (28, 32)
 
 
+@conformance_check("architecture")
 def check_architecture(arch: Any, *, image_sizes: Optional[Sequence[int]] = None,
                        channels: Optional[Sequence[int]] = None,
                        options: Optional[Mapping[str, Any]] = None, latent_dim: int = 8,
@@ -39,6 +42,7 @@ def check_architecture(arch: Any, *, image_sizes: Optional[Sequence[int]] = None
         specs = [make_spec(arch, shape, latent_dim, opts)
                  for shape in shapes_to_check(arch, image_sizes, channels)]
         for spec in specs:
+            check_validate(arch, spec)
             check_outputs(arch, spec, batch_size, seed)
             check_gradients(arch, spec, batch_size, seed)
             check_determinism(arch, spec, batch_size, seed)
@@ -60,6 +64,18 @@ def shapes_to_check(arch: Architecture, image_sizes=None, channels=None) -> list
     return shapes
 
 
+@conformance_check("validate")
+def check_validate(arch: Architecture, spec: ModelSpec) -> None:
+    """``validate`` accepts a spec of a declared shape with the options under test."""
+    try:
+        arch.validate(spec)
+    except InvalidSpec as exc:
+        options = ", ".join(f"{k}={v!r}" for k, v in spec.options.items()) or "no options"
+        fail("validate", f"rejects {describe(spec)} with {options}, a shape the architecture declares "
+                         f"(channels={arch.channels}, image_sizes={arch.image_sizes}): {exc}")
+
+
+@conformance_check("declarations")
 def check_declarations(arch: Architecture) -> None:
     """Class attributes have the documented types; defaults name TrainConfig fields."""
     name = type(arch).__name__
@@ -72,8 +88,10 @@ def check_declarations(arch: Architecture) -> None:
     if sizes is not None and not (isinstance(sizes, tuple) and sizes
                                   and all(isinstance(s, int) and s > 0 for s in sizes)):
         fail("declarations", f"{name}.image_sizes must be None or a non-empty tuple of positive ints, got {sizes!r}")
-    if not isinstance(arch.options, Mapping) or not all(isinstance(k, str) for k in arch.options):
-        fail("declarations", f"{name}.options must be a mapping of option names to defaults")
+    try:
+        declarations(arch.options, name)
+    except InvalidPluginError as exc:
+        fail("declarations", str(exc))
     if not isinstance(arch.description, str):
         fail("declarations", f"{name}.description must be a string")
     checked_defaults(arch)
@@ -88,6 +106,7 @@ def check_declarations(arch: Architecture) -> None:
                                       f"raise ganforge.interfaces.UnsupportedImageShape for it")
 
 
+@conformance_check("outputs")
 def check_outputs(arch: Architecture, spec: ModelSpec, batch_size: int = 4, seed: int = 0) -> None:
     """G makes (N, C, H, W) images in [-1, 1]; D returns finite logits of shape (N,);
     a conditional pair uses its labels."""
@@ -140,6 +159,7 @@ def _check_uses_labels(G, D, z, real, labels, num_classes: int, where: str) -> N
             fail("outputs", f"conditional discriminator at {where} ignores its labels")
 
 
+@conformance_check("gradients")
 def check_gradients(arch: Architecture, spec: ModelSpec, batch_size: int = 4, seed: int = 0) -> None:
     """A loss on D(real) and D(G(z)) sends a finite gradient to every trainable parameter."""
     G, D = build_pair(arch, spec, seed)
@@ -157,6 +177,7 @@ def check_gradients(arch: Architecture, spec: ModelSpec, batch_size: int = 4, se
             fail("gradients", f"{net} parameter(s) {', '.join(bad[:5])} got non-finite gradients")
 
 
+@conformance_check("determinism")
 def check_determinism(arch: Architecture, spec: ModelSpec, batch_size: int = 4, seed: int = 0) -> None:
     """The same seed builds the same weights and, in train and eval mode, the same outputs."""
     first, second = build_pair(arch, spec, seed), build_pair(arch, spec, seed)
@@ -179,6 +200,7 @@ def check_determinism(arch: Architecture, spec: ModelSpec, batch_size: int = 4, 
                                 f"at {describe(spec)}")
 
 
+@conformance_check("state_dict")
 def check_state_dict_round_trip(arch: Architecture, spec: ModelSpec, batch_size: int = 4, seed: int = 0) -> None:
     """Weights saved (torch.save, and safetensors for G as `ganforge sample` reads it) load
     into a freshly built network, which then computes the same outputs."""

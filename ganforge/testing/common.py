@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from typing import Any, Mapping, Optional
 
 import torch
 
-from ..errors import InvalidPluginError
+from ..errors import GanforgeError, InvalidPluginError
 from ..interfaces import ModelSpec, instantiate_plugin
+from ..options import resolve_options
+from ..plugin_calls import build_networks
 from ..training.config import plugin_defaults
 
 #: Classes of a conditional architecture's test spec.
@@ -22,6 +25,25 @@ class ConformanceError(AssertionError):
 
 def fail(check: str, message: str) -> None:
     raise ConformanceError(f"{check}: {message}")
+
+
+def conformance_check(check: str):
+    """Make a check raise only ConformanceError: anything else the plugin raises inside it
+    becomes ``ConformanceError("<check>: ...")`` with the original as its cause."""
+    def decorate(function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except ConformanceError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the plugin's failure, reported as the check's
+                text = " ".join(str(exc).split())
+                if not isinstance(exc, GanforgeError):
+                    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+                raise ConformanceError(f"{check}: {text}") from exc
+        return wrapper
+    return decorate
 
 
 def as_instance(kind: str, obj: Any) -> Any:
@@ -43,13 +65,11 @@ def checked_defaults(plugin: Any) -> dict[str, Any]:
 
 
 def resolved_options(arch: Any, overrides: Optional[Mapping[str, Any]]) -> dict[str, Any]:
-    options = dict(arch.options)
-    unknown = sorted(set(overrides or {}) - set(options))
-    if unknown:
-        fail("options", f"override(s) {', '.join(unknown)} are not options of {type(arch).__name__} "
-                        f"(options: {', '.join(sorted(options)) or 'none'})")
-    options.update(overrides or {})
-    return options
+    """The architecture's options with ``overrides``, resolved as ``-O`` values are in training."""
+    try:
+        return resolve_options(arch.options, overrides, type(arch).__name__)
+    except GanforgeError as exc:
+        fail("options", str(exc))
 
 
 def make_spec(arch: Any, image_shape: tuple[int, int, int], latent_dim: int,
@@ -75,8 +95,9 @@ def sample_inputs(spec: ModelSpec, batch_size: int, seed: int):
 
 
 def build_pair(arch: Any, spec: ModelSpec, seed: int):
+    """G and D for ``spec`` after seeding; a plugin's exception is wrapped as in training."""
     seed_cpu(seed)
-    return arch.build_generator(spec), arch.build_discriminator(spec)
+    return build_networks(arch, spec, f"{type(arch).__name__} at {describe(spec)}")
 
 
 def seed_cpu(seed: int) -> None:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..interfaces import DiscriminatorBatch, GeneratorBatch, Loss, split_loss
-from .common import as_instance, checked_defaults, fail, isolated, seed_cpu
+from .common import as_instance, checked_defaults, conformance_check, fail, isolated, seed_cpu
 
 SHAPE = (1, 4, 4)
 
@@ -34,6 +34,7 @@ class _MeanCritic(nn.Module):
         return self.scale * x.flatten(1).mean(1)
 
 
+@conformance_check("loss")
 def check_loss(loss: Any, *, batch_size: int = 8, seed: int = 0) -> None:
     """Run every loss check; raise ConformanceError at the first failure.
 
@@ -80,6 +81,7 @@ def _checked(result, method: str):
     return total
 
 
+@conformance_check("differentiable")
 def check_differentiable(loss: Loss, batch_size: int = 8, labels: Optional[torch.Tensor] = None,
                          seed: int = 0) -> None:
     """Both losses are finite scalars whose gradients reach D (D step) and G's output (G step)."""
@@ -104,6 +106,7 @@ def check_differentiable(loss: Loss, batch_size: int = 8, labels: Optional[torch
         fail("generator_loss", "gives no finite, non-zero gradient to the generated images")
 
 
+@conformance_check("sign convention")
 def check_sign_convention(loss: Loss, batch_size: int = 8, seed: int = 0) -> None:
     """D's loss is lower when D separates real from fake than when it swaps them; G's loss
     is lower when D rates the fakes as real."""
@@ -126,6 +129,7 @@ def check_sign_convention(loss: Loss, batch_size: int = 8, seed: int = 0) -> Non
                                 f"{g_caught:.4g} when it scores them as fake; it must be lower for the first")
 
 
+@conformance_check("determinism")
 def check_seeded_determinism(loss: Loss, batch_size: int = 8, seed: int = 0) -> None:
     """Under the same seed, the same inputs give the same losses."""
     real, fake = _images(batch_size, seed)

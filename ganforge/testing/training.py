@@ -11,18 +11,18 @@ from ..data import ImageData, InMemoryBatches
 from ..interfaces import Architecture, Loss, ModelSpec
 from ..training.config import TrainConfig
 from ..training.optim import make_optimizer
-from ..training.plugins import default_loss_name
 from ..training.step import StepSettings, UpdateStep
-from .. import registry
-from .common import as_instance, build_pair, checked_defaults, describe, fail
+from .common import build_pair, checked_defaults, conformance_check, describe, fail
+from .training_loss import training_loss
 
 
+@conformance_check("training")
 def check_training_steps(arch: Architecture, spec: ModelSpec, *, steps: int = 2, batch_size: int = 4,
                          loss: Any = None, seed: int = 0) -> None:
     """Train for ``steps`` iterations with the architecture's default training settings;
     every loss must stay finite and every parameter must stay finite and change."""
-    loss = _resolve_loss(arch, loss)
-    config = _tiny_config(arch, loss, spec, batch_size, seed)
+    loss, loss_name = training_loss(arch, loss)
+    config = _tiny_config(arch, loss, loss_name, spec, batch_size, seed)
     G, D = build_pair(arch, spec, seed)
     update = UpdateStep(G, D, make_optimizer(config.g_optim, G.parameters()),
                         make_optimizer(config.d_optim, D.parameters()), loss,
@@ -44,20 +44,12 @@ def check_training_steps(arch: Architecture, spec: ModelSpec, *, steps: int = 2,
             fail("training", f"{net} weights did not change in {steps} step(s)")
 
 
-def _resolve_loss(arch: Architecture, loss: Any) -> Loss:
-    if loss is None:
-        loss = default_loss_name(arch)
-    if isinstance(loss, str):
-        return registry.load_loss(loss)
-    return as_instance("loss", loss)
-
-
-def _tiny_config(arch: Architecture, loss: Loss, spec: ModelSpec, batch_size: int, seed: int):
+def _tiny_config(arch: Architecture, loss: Loss, loss_name: str, spec: ModelSpec, batch_size: int, seed: int):
     config = TrainConfig(seed=seed, arch_options=dict(spec.options))
     config.update(checked_defaults(arch), source=type(arch).__name__)
     config.update(checked_defaults(loss), source=type(loss).__name__)
     config.batch_size, config.latent_dim, config.device = batch_size, spec.latent_dim, "cpu"
-    config.arch, config.loss = type(arch).__name__, type(loss).__name__
+    config.arch, config.loss = type(arch).__name__, loss_name
     return config
 
 

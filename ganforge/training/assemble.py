@@ -15,6 +15,8 @@ from ..data import ImageData, load_dataset
 from ..devices import resolve_device
 from ..errors import GanforgeError
 from ..interfaces import Architecture, Loss, ModelSpec
+from ..options import resolve_options
+from ..plugin_calls import build_networks, validate_spec
 from .config import COMMAND_LINE, TrainConfig, plugin_defaults, read_toml, validate
 from .optim import make_optimizer
 from .plugins import RunPlugins, load_plugins
@@ -65,7 +67,7 @@ def resolve_config(values: Mapping[str, Any], config_file: Optional[Path] = None
     if from_file:
         config.update(from_file, source=str(config_file))
     config.update(given, source=COMMAND_LINE)
-    config.arch, config.loss = plugins.architecture.found.name, plugins.loss.found.name
+    config.arch, config.loss = plugins.architecture.found.name, plugins.loss_name
     config.arch_options = resolve_arch_options(plugins.arch, config.arch_options, config.arch)
     validate(config)
     return config, plugins
@@ -79,30 +81,8 @@ def _loss_name(chosen: Mapping[str, Any]) -> Optional[str]:
 
 
 def resolve_arch_options(architecture: Architecture, given: Mapping[str, Any], arch_name: str) -> dict[str, Any]:
-    """The architecture's option defaults, overridden by ``given`` (strings parsed to the default's type)."""
-    defaults = dict(architecture.options)
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        known = ", ".join(sorted(defaults)) or "none"
-        raise GanforgeError(f"architecture '{arch_name}' has no option {', '.join(unknown)} (options: {known})")
-    resolved = dict(defaults)
-    for key, value in given.items():
-        resolved[key] = _parse_like(value, defaults[key], key)
-    return resolved
-
-
-def _parse_like(value: Any, default: Any, key: str) -> Any:
-    if not isinstance(value, str) or isinstance(default, str) or default is None:
-        return value
-    try:
-        if isinstance(default, bool):
-            lowered = value.strip().lower()
-            if lowered not in {"true", "false", "1", "0", "yes", "no"}:
-                raise ValueError(value)
-            return lowered in {"true", "1", "yes"}
-        return type(default)(value)
-    except ValueError:
-        raise GanforgeError(f"option {key}={value!r}: expected {type(default).__name__}") from None
+    """The architecture's option defaults, overridden by ``given`` (parsed and checked; see ganforge.options)."""
+    return resolve_options(architecture.options, given, f"architecture '{arch_name}'")
 
 
 def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData] = None) -> Run:
@@ -116,24 +96,22 @@ def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData
             f"architecture '{config.arch}' is conditional and needs a labelled dataset; "
             f"'{data.name}' has no labels (for a folder, put each class in its own sub-directory)"
         )
-    try:
-        architecture.check_image_shape(data.image_shape)
-    except GanforgeError as exc:
-        raise GanforgeError(f"architecture '{config.arch}': {exc} (set --image-size)") from None
-
     spec = ModelSpec(
         image_shape=data.image_shape,
         latent_dim=config.latent_dim,
         num_classes=data.num_classes if architecture.conditional else None,
-        options=dict(config.arch_options),
+        options=resolve_arch_options(architecture, config.arch_options, config.arch),
     )
     if config.compile == "cudagraphs" and device.type != "cuda":
         raise GanforgeError(f"--compile cudagraphs needs a CUDA device, not {device}; use --compile networks")
+    where = plugins.architecture.found.where
+    validate_spec(architecture, spec, where)
     torch.manual_seed(config.seed)
+    generator, discriminator = build_networks(architecture, spec, where)
     memory_format = torch.channels_last if config.channels_last else torch.preserve_format
-    generator = architecture.build_generator(spec).to(device, memory_format=memory_format)
-    discriminator = architecture.build_discriminator(spec).to(device, memory_format=memory_format)
-    check_network_shapes(generator, discriminator, spec, device, plugins.architecture.found.where)
+    generator = generator.to(device, memory_format=memory_format)
+    discriminator = discriminator.to(device, memory_format=memory_format)
+    check_network_shapes(generator, discriminator, spec, device, where)
     return Run(
         config=config,
         plugins=plugins,

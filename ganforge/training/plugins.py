@@ -1,7 +1,8 @@
 """A run's plugins, found, loaded and validated once: the one value everything downstream takes.
 
-Also the one home of the default-loss rule: the loss a run uses when none is named is the
-architecture's ``defaults["loss"]``, else ``DEFAULT_LOSS``.
+The loss a run uses when none is named follows ``registry.resolve_loss``, the one default-loss
+rule (the architecture's ``defaults["loss"]`` from its own distribution first, else
+``registry.DEFAULT_LOSS``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from typing import Optional
 from .. import registry
 from ..interfaces import Architecture, Loss
 from ..registry import LoadedPlugin
-
-DEFAULT_LOSS = "nonsaturating"
 
 
 @dataclass(frozen=True)
@@ -29,21 +28,13 @@ class RunPlugins:
     def loss_fn(self) -> Loss:
         return self.loss.obj
 
-
-def default_loss_name(architecture: Architecture) -> str:
-    """The loss an architecture trains with when the user names none."""
-    return architecture.defaults.get("loss") or DEFAULT_LOSS
-
-
-def load_architecture(name: str) -> LoadedPlugin:
-    return registry.load("architecture", name)
-
-
-def load_loss(name: Optional[str], architecture: LoadedPlugin) -> LoadedPlugin:
-    """The named loss, or the architecture's default one."""
-    return registry.load("loss", name or default_loss_name(architecture.obj))
+    @property
+    def loss_name(self) -> str:
+        """The loss's shortest unambiguous name (DIST:NAME when NAME picks another plugin)."""
+        return registry.find("loss").name_for(self.loss.found)
 
 
 def load_plugins(arch_name: str, loss_name: Optional[str] = None) -> RunPlugins:
-    architecture = load_architecture(arch_name)
-    return RunPlugins(architecture, load_loss(loss_name, architecture))
+    architecture = registry.load("architecture", arch_name)
+    found_loss = registry.resolve_loss(loss_name, architecture.obj, architecture.found.distribution)
+    return RunPlugins(architecture, found_loss.load())

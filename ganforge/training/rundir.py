@@ -30,7 +30,8 @@ def create_run_dir(runs_dir: str, name: str) -> Path:
 
 
 def default_run_name(arch: str) -> str:
-    return f"{arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # A qualified plugin name (DIST:NAME) has a colon, which not every file system allows.
+    return f"{arch.replace(':', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def check_run_dir(path: Path) -> Path:

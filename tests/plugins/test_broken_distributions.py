@@ -166,7 +166,11 @@ def test_training_with_a_broken_loss_is_one_line_error(everything_broken, tmp_pa
 def test_plugins_check_fails_only_the_broken(everything_broken):
     result = invoke("plugins", "--check")
     assert result.exit_code == 1
-    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") > 5}
+    # Not a terminal: plain text, one line per plugin, a header and a rule under the title.
+    lines = result.stdout.splitlines()
+    assert lines[0] == "ganforge plugins" and lines[1].split() == ["name", "kind", "distribution", "version",
+                                                                  "description", "status"]
+    rows = {line.split()[0]: line for line in lines[3:] if line.strip()}
     assert "check failed: outputs: generator" in rows["too-big"] and "wrong-shape" in rows["too-big"]
     for name in ("dcgan", "gan", "cgan", "nonsaturating", "wgan-gp", "sngan", "hinge"):
         assert "ok, checks passed" in rows[name], rows[name]

@@ -151,7 +151,7 @@ def test_interface_and_declaration_errors_are_conformance_errors():
 
 
 def test_unknown_option_override_is_reported():
-    with pytest.raises(ConformanceError, match="not options of Tiny"):
+    with pytest.raises(ConformanceError, match=r"^options: Tiny has no option width \(options: none\)$"):
         check_architecture(Tiny, options={"width": 3})
 
 
@@ -227,3 +227,13 @@ def test_broken_losses_are_caught(loss, words):
         check_loss(loss)
     assert words in str(info.value)
     assert words in quick_check("loss", loss())
+
+
+def test_a_broken_training_loss_is_reported_as_the_losss_problem():
+    with pytest.raises(ConformanceError) as info:
+        check_architecture(Tiny, loss=NoLossEntry)
+    assert str(info.value) == ("loss: the loss given for training, loss NoLossEntry, fails its checks: "
+                               "discriminator_loss: a loss returned a mapping without a 'loss' entry (keys: total); "
+                               "return {'loss': total, ...}")
+    with pytest.raises(ConformanceError, match=r"^loss: the loss named for training: unknown loss 'no-such-loss'"):
+        check_architecture(Tiny, loss="no-such-loss")

@@ -31,7 +31,7 @@ def train_and_sample(tmp_path, *args):
 def test_wgan_critic_with_wgan_gp(tmp_path):
     config, metrics = train_and_sample(tmp_path, "wgan-critic", "--loss", "wgan-gp")
     assert (config["arch"], config["loss"], config["d_steps"]) == ("wgan-critic", "wgan-gp", 5)
-    assert (config["g_lr"], config["d_lr"], config["d_betas"]) == (1e-4, 1e-4, [0.0, 0.9])
+    assert (config["g_optim"]["lr"], config["d_optim"]["lr"], config["d_optim"]["betas"]) == (1e-4, 1e-4, [0.0, 0.9])
     assert metrics[-1]["step"] == 3
     assert metrics[-1]["d_gradient_penalty"] >= 0 and "d_wasserstein" in metrics[-1]
 
@@ -45,5 +45,5 @@ def test_wgan_critic_selects_wgan_gp_by_default(tmp_path):
 @pytest.mark.parametrize("impl", ["auto", "torch"])
 def test_sngan_with_its_hinge_default(tmp_path, impl):
     config, metrics = train_and_sample(tmp_path, "sngan", "-O", f"impl={impl}")
-    assert (config["arch"], config["loss"], config["d_betas"]) == ("sngan", "hinge", [0.0, 0.9])
+    assert (config["arch"], config["loss"], config["d_optim"]["betas"]) == ("sngan", "hinge", [0.0, 0.9])
     assert all(abs(m["d_loss"]) < 1e3 for m in metrics)

@@ -4,6 +4,7 @@ from torch.nn.utils import parametrize
 
 from ganforge import registry
 from ganforge.interfaces import ModelSpec
+from ganforge.options import resolve_options
 from ganforge.ops import UpsampleBlock
 from ganforge.testing import check_architecture, check_loss
 from ganforge_sngan import functional as F
@@ -14,7 +15,8 @@ SMALL = {"ngf": 4, "ndf": 4}
 
 
 def spec(size=32, channels=3):
-    return ModelSpec((channels, size, size), latent_dim=8, options={**SNGAN.options, **SMALL})
+    options = resolve_options(SNGAN.options, SMALL, "SNGAN")
+    return ModelSpec((channels, size, size), latent_dim=8, options=options)
 
 
 def test_architecture_passes_the_conformance_kit():

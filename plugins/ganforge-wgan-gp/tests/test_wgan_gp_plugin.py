@@ -78,5 +78,6 @@ def test_discriminator_loss_adds_ten_times_the_penalty():
 
 def _spec(size):
     from ganforge.interfaces import ModelSpec
+    from ganforge.options import resolve_options
 
-    return ModelSpec((1, size, size), latent_dim=8, options={**WGANCritic.options, **SMALL})
+    return ModelSpec((1, size, size), latent_dim=8, options=resolve_options(WGANCritic.options, SMALL, "WGANCritic"))

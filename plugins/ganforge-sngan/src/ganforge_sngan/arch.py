@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganforge.interfaces import Architecture, ModelSpec
+from ganforge.interfaces import Architecture, ModelSpec, Option
 from ganforge.ops import UpsampleBlock
 
 IMAGE_SIZES = (28, 32, 64)
@@ -66,9 +66,9 @@ class SNGAN(Architecture):
     description = "Spectrally normalised discriminator, hinge loss, generator on ganforge's fused upsampling"
     image_sizes = IMAGE_SIZES
     options = {
-        "ngf": 32,  # generator width at its last upsampling block
-        "ndf": 32,  # discriminator width at its first stage
-        "impl": "auto",  # UpsampleBlock implementation: auto, cuda, cpu or torch
+        "ngf": Option(32, min=1, help="generator width at its last upsampling block"),
+        "ndf": Option(32, min=1, help="discriminator width at its first stage"),
+        "impl": Option("auto", choices=("auto", "cuda", "cpu", "torch"), help="UpsampleBlock implementation"),
     }
     defaults = {
         "loss": "hinge",
@@ -80,7 +80,7 @@ class SNGAN(Architecture):
 
     def build_generator(self, spec: ModelSpec) -> nn.Module:
         o = spec.options
-        return Generator(spec.latent_dim, spec.channels, spec.image_size, int(o["ngf"]), str(o["impl"]))
+        return Generator(spec.latent_dim, spec.channels, spec.image_size, o["ngf"], o["impl"])
 
     def build_discriminator(self, spec: ModelSpec) -> nn.Module:
-        return Discriminator(spec.channels, spec.image_size, int(spec.options["ndf"]))
+        return Discriminator(spec.channels, spec.image_size, spec.options["ndf"])

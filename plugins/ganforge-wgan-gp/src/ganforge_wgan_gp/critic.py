@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from ganforge.interfaces import Architecture, ModelSpec
+from ganforge.interfaces import Architecture, ModelSpec, Option
 from ganforge.ops import UpsampleBlock
 
 IMAGE_SIZES = (28, 32, 64)
@@ -64,15 +64,15 @@ class WGANCritic(Architecture):
     description = "DCGAN-style generator with a batch-norm-free critic, for the wgan-gp loss"
     image_sizes = IMAGE_SIZES
     options = {
-        "ngf": 32,  # generator width at its last upsampling block
-        "ndf": 32,  # critic width at its first convolution
-        "layer_norm": False,  # layer norm in the critic's hidden layers (per sample, unlike batch norm)
+        "ngf": Option(32, min=1, help="generator width at its last upsampling block"),
+        "ndf": Option(32, min=1, help="critic width at its first convolution"),
+        "layer_norm": Option(False, help="layer norm in the critic's hidden layers (per sample, unlike batch norm)"),
     }
     defaults = {"loss": "wgan-gp"}
 
     def build_generator(self, spec: ModelSpec) -> nn.Module:
-        return Generator(spec.latent_dim, spec.channels, spec.image_size, int(spec.options["ngf"]))
+        return Generator(spec.latent_dim, spec.channels, spec.image_size, spec.options["ngf"])
 
     def build_discriminator(self, spec: ModelSpec) -> nn.Module:
         o = spec.options
-        return Critic(spec.channels, spec.image_size, int(o["ndf"]), bool(o["layer_norm"]))
+        return Critic(spec.channels, spec.image_size, o["ndf"], o["layer_norm"])
