@@ -127,13 +127,15 @@ def check_network_shapes(generator: nn.Module, discriminator: nn.Module, spec: M
         discriminator.train(modes[1])
 
 
-def build_run(config: TrainConfig) -> Run:
-    """Load the data and build everything a run needs. Writes nothing."""
+def build_run(config: TrainConfig, data: Optional[ImageData] = None) -> Run:
+    """Load the data (unless ``data`` is given, already loaded) and build everything a run
+    needs. Writes nothing."""
     loaded_arch = registry.load("architecture", config.arch)
     architecture = loaded_arch.obj
     loss = registry.load_loss(config.loss or DEFAULT_LOSS)
     device = resolve_device(config.device)
-    data = load_dataset(config.dataset, config.data_root, config.image_size, config.channels)
+    if data is None:
+        data = load_dataset(config.dataset, config.data_root, config.image_size, config.channels)
     if architecture.conditional and data.labels is None:
         raise GanforgeError(
             f"architecture '{config.arch}' is conditional and needs a labelled dataset; "
