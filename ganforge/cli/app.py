@@ -42,7 +42,8 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from .bench import bench
+    from .bench import bench_app
+    from .bench_train import bench_train
     from .info import info
     from .plugins import plugins
     from .sample import sample
@@ -52,7 +53,8 @@ def _register() -> None:
     app.command("sample")(sample)
     app.command("plugins")(plugins)
     app.command("info")(info)
-    app.command("bench")(bench)
+    bench_app.command("train")(bench_train)
+    app.add_typer(bench_app)
 
 
 _register()

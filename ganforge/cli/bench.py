@@ -1,4 +1,5 @@
-"""``ganforge bench``: the fused upsampling block against the eager reference and torch.compile."""
+"""``ganforge bench``: with no sub-command, the fused upsampling block against the eager
+reference and torch.compile; ``ganforge bench train`` times whole training iterations."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ from ..errors import GanforgeError
 DTYPES = ("float32", "bfloat16")
 
 
+bench_app = typer.Typer(
+    name="bench",
+    invoke_without_command=True,
+    help="Benchmarks. Without a sub-command: time the fused upsampling block (options below).",
+)
+
+
+@bench_app.callback()
 def bench(
+    ctx: typer.Context = None,
     device: str = typer.Option("cpu", help="cpu or cuda."),
     batch: Optional[List[int]] = typer.Option(None, help="Batch sizes (repeatable); default 64 on "
                                               "CPU, 64 128 256 on CUDA."),
@@ -21,7 +31,11 @@ def bench(
     json_path: Optional[str] = typer.Option(None, "--json", help="Also write {case: {impl: median_seconds}}."),
     include_compile: bool = typer.Option(True, help="Also time torch.compile of the reference."),
 ) -> None:
-    """Time each DCGAN-64 generator block and its BN+activation part, forward and forward+backward."""
+    """Time each DCGAN-64 generator block and its BN+activation part, forward and forward+backward.
+
+    ``ganforge bench train`` instead times training iterations against the plain-PyTorch baseline."""
+    if ctx is not None and ctx.invoked_subcommand is not None:
+        return  # a sub-command runs instead
     import torch
 
     from ..ops.benchmark import (DCGAN64_BLOCKS, PASSES, TRAFFIC_FLOOR, bn_act_elements,

@@ -1,0 +1,85 @@
+"""``ganforge bench train``: training images/second of ganforge against the plain-PyTorch
+DCGAN baseline, measured interleaved in one process."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+
+from ..errors import GanforgeError
+
+IMAGE_SIZES = (32, 64, 128)
+
+
+def bench_train(
+    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+    batch_size: int = typer.Option(128, min=2, help="Images per iteration."),
+    image_size: int = typer.Option(64, help="Image size: 32, 64 or 128."),
+    channels: int = typer.Option(3, help="1 (grayscale) or 3 (RGB)."),
+    width: int = typer.Option(64, min=1, help="ngf = ndf of both DCGANs (64 is DCGAN-64)."),
+    steps: int = typer.Option(5, min=1, help="Iterations per timed block."),
+    repeats: int = typer.Option(3, min=1, help="Timed blocks per contender (interleaved rounds)."),
+    warmup: int = typer.Option(2, min=0, help="Untimed iterations per contender first."),
+    json_path: Optional[str] = typer.Option(None, "--json", help="Also write every measurement as JSON."),
+) -> None:
+    """Images/second of the baseline, of ganforge with its defaults and with each speed option alone."""
+    from ..bench.train_throughput import DEFAULT, run_benchmark
+    from ..devices import resolve_device
+
+    if image_size not in IMAGE_SIZES:
+        raise GanforgeError(f"--image-size must be one of {', '.join(map(str, IMAGE_SIZES))}, got {image_size}")
+    if channels not in (1, 3):
+        raise GanforgeError(f"--channels must be 1 or 3, got {channels}")
+    resolved = resolve_device(device)
+    if resolved.type not in ("cpu", "cuda"):
+        raise GanforgeError(f"--device must be cpu or cuda, got '{device}'")
+
+    def log(message: str) -> None:
+        typer.echo(message, err=True)
+
+    report = run_benchmark(resolved, batch_size=batch_size, image_size=image_size, channels=channels,
+                           width=width, steps=steps, repeats=repeats, warmup=warmup, log=log)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(report.to_dict(), f, indent=2)
+    m = report.machine
+    where = m.get("gpu") or f"{m['cpu']} ({m['cpu_capability']}, {m['threads']} threads)"
+    title = (f"DCGAN-{image_size} training, {resolved}, batch {batch_size}, width {width}, fp32 baseline; "
+             f"{where}; torch {m['torch']}")
+    _print_table(report, title, sys.stdout.isatty())
+    gflop = report.flop_per_image / 1e9
+    typer.echo(f"compute: {gflop:.2f} GFLOP per image per iteration (counted on the baseline; "
+               f"DESIGN.md estimates about 2.5 for DCGAN-64)")
+    for name, why in report.skipped.items():
+        typer.echo(f"skipped {name}: {why}")
+    typer.echo(f"ganforge vs baseline: {report.ratio(DEFAULT):.2f}x")
+
+
+def _print_table(report, title: str, rich: bool) -> None:
+    header = ("contender", "img/s best", "img/s median", "vs baseline", "TFLOP/s")
+    rows = [(r.name, f"{r.best:.1f}", f"{r.median:.1f}", f"{report.ratio(r.name):.2f}x",
+             f"{report.tflops(r.name):.3f}") for r in report.results]
+    if rich:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for i, column in enumerate(header):
+            table.add_column(column, justify="left" if i == 0 else "right")
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+
+    def line(row):
+        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+
+    typer.echo(title)
+    typer.echo(line(header))
+    for row in rows:
+        typer.echo(line(row))
+    typer.echo("img/s: per block of steps; vs baseline and TFLOP/s: from the medians")
