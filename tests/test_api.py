@@ -68,3 +68,45 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch)
     ganforge.resume(caught.value.run_dir, progress=False)
     steps = [json.loads(line)["step"] for line in (caught.value.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5]
+
+
+FAILING_LOSS = """
+import torch.nn.functional as F
+from ganforge.interfaces import Loss
+
+
+class FailsAtFourth(Loss):
+    def discriminator_loss(self, batch):
+        return F.softplus(-batch.real_logits).mean() + F.softplus(batch.fake_logits).mean()
+
+    def generator_loss(self, batch):
+        if batch.step == 3:
+            raise ValueError("shapes disagree")
+        return F.softplus(-batch.fake_logits).mean()
+"""
+
+
+def test_a_plugin_failing_during_training_is_named_with_the_step(tmp_path, make_distribution):
+    from ganforge.training.failures import PluginRuntimeError
+
+    make_distribution("flaky-losses", {"ganforge.losses": {"flaky": "flaky_losses:FailsAtFourth"}},
+                      {"flaky_losses": FAILING_LOSS}, version="0.3")
+    runs = tmp_path / "runs"
+    with pytest.raises(PluginRuntimeError) as caught:
+        ganforge.train("dcgan", loss="flaky", runs_dir=str(runs), checkpoint_every=2, **{**TINY, "steps": 6})
+    assert str(caught.value).startswith("loss plugin 'flaky' from flaky-losses 0.3 raised ValueError at step 4: "
+                                        "shapes disagree")
+    run_dir, = runs.iterdir()  # a checkpoint exists, so the run is kept
+    assert (run_dir / "checkpoints" / "latest.pt").is_file()
+
+
+def test_running_out_of_memory_names_the_options_to_lower(tmp_path, monkeypatch):
+    from ganforge.training.failures import OutOfMemory
+    from ganforge.training.step import UpdateStep
+
+    def too_big(self, batches, step):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 40960000000000 bytes")
+
+    monkeypatch.setattr(UpdateStep, "__call__", too_big)
+    with pytest.raises(OutOfMemory, match="lower --batch-size or --image-size"):
+        ganforge.train("dcgan", runs_dir=str(tmp_path), **TINY)

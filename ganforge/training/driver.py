@@ -17,6 +17,7 @@ from ..data import InMemoryBatches
 from ..errors import GanforgeError
 from .assemble import Run
 from .checkpoint import rng_state, set_rng_state
+from .failures import explain
 from .step import StepSettings, UpdateStep
 
 
@@ -72,7 +73,7 @@ class RunDriver:
                 hook.on_start(self)
             self._tick = time.perf_counter()
             while self.step < self.total_steps:
-                values = self.update(self.batches, self.step)
+                values = self._update()
                 for key, value in values.items():
                     self._sums[key] = self._sums[key] + value if key in self._sums else value
                 self._count += 1
@@ -89,6 +90,15 @@ class RunDriver:
             for hook in self.hooks:
                 hook.close()
         return self.last_record
+
+    def _update(self) -> dict:
+        try:
+            return self.update(self.batches, self.step)
+        except Exception as exc:  # noqa: BLE001 - named when it is a plugin's or memory's
+            error = explain(exc, self.step, (self.run.plugins.architecture, self.run.plugins.loss))
+            if error is None:
+                raise
+            raise error from exc
 
     def _log(self) -> None:
         now = time.perf_counter()
