@@ -9,6 +9,7 @@ from typing import Any, Mapping, Optional, Sequence
 import torch
 
 from ..errors import InvalidPluginError
+from ..contract import ContractError, expect_images, expect_logits
 from ..interfaces import Architecture, InvalidSpec, ModelSpec, UnsupportedImageShape
 from ..options import declarations
 from .common import (as_instance, build_pair, checked_defaults, conformance_check, describe, fail, isolated,
@@ -127,25 +128,17 @@ def check_outputs(arch: Architecture, spec: ModelSpec, batch_size: int = 4, seed
 
 
 def _expect_images(images, shape, what: str) -> None:
-    if not isinstance(images, torch.Tensor):
-        fail("outputs", f"{what} returned {type(images).__name__}, not a tensor")
-    if tuple(images.shape) != shape:
-        fail("outputs", f"{what} returned shape {tuple(images.shape)}, expected {shape} (N, C, H, W)")
-    if not images.is_floating_point() or not torch.isfinite(images).all():
-        fail("outputs", f"{what} returned non-finite or non-float values")
-    if images.min() < -1 - 1e-5 or images.max() > 1 + 1e-5:
-        fail("outputs", f"{what} returned values in [{images.min():.3f}, {images.max():.3f}]; images must be "
-                        f"in [-1, 1] (end the generator with tanh)")
+    try:
+        expect_images(images, shape, what)
+    except ContractError as exc:
+        fail("outputs", str(exc))
 
 
 def _expect_logits(logits, batch_size: int, what: str) -> None:
-    if not isinstance(logits, torch.Tensor):
-        fail("outputs", f"{what} returned {type(logits).__name__}, not a tensor")
-    if tuple(logits.shape) != (batch_size,):
-        fail("outputs", f"{what} returned shape {tuple(logits.shape)}, expected ({batch_size},): one logit per "
-                        f"image (flatten the last layer's output)")
-    if not logits.is_floating_point() or not torch.isfinite(logits).all():
-        fail("outputs", f"{what} returned non-finite or non-float logits")
+    try:
+        expect_logits(logits, batch_size, what)
+    except ContractError as exc:
+        fail("outputs", str(exc))
 
 
 def _check_uses_labels(G, D, z, real, labels, num_classes: int, where: str) -> None:
