@@ -43,6 +43,7 @@ app = typer.Typer(
 
 def _register() -> None:
     from .bench import bench
+    from .eval import eval_command
     from .info import info
     from .plugins import plugins
     from .sample import sample
@@ -53,6 +54,7 @@ def _register() -> None:
     app.command("plugins")(plugins)
     app.command("info")(info)
     app.command("bench")(bench)
+    app.command("eval")(eval_command)
 
 
 _register()
