@@ -13,6 +13,7 @@ import torch
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 PR_NEIGHBOURS = 3
+KID_MAX_KERNEL_ENTRIES = 40_000_000  # 320 MB of float64 kernel values
 
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +48,10 @@ def frechet_distance_of_features(a: np.ndarray, b: np.ndarray) -> float:
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """k(x, y) = (x.y / D + 1)^3, the KID kernel."""
-    return (x @ y.T / x.shape[1] + 1.0) ** 3
+    k = x @ y.T
+    k /= x.shape[1]
+    k += 1.0
+    return k * k * k
 
 
 def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
@@ -65,17 +69,37 @@ def kid_subset_size(n1: int, n2: int, preferred: int = KID_SUBSET_SIZE) -> int:
 
 
 def kernel_inception_distance(a: np.ndarray, b: np.ndarray, subsets: int = KID_SUBSETS,
-                              subset_size: int = KID_SUBSET_SIZE, seed: int = 0) -> tuple[float, float]:
+                              subset_size: int = KID_SUBSET_SIZE, seed: int = 0,
+                              max_kernel_entries: int = KID_MAX_KERNEL_ENTRIES) -> tuple[float, float]:
     """KID: mean and standard deviation of the unbiased MMD^2 over ``subsets`` random pairs of
-    subsets (drawn without replacement, size adapted with ``kid_subset_size``)."""
+    subsets (drawn without replacement, size adapted with ``kid_subset_size``).
+
+    When the three full kernel matrices fit in ``max_kernel_entries`` float64 values they are
+    computed once, and every subset's kernel sums come from two matrix products with the
+    subsets' 0/1 indicator columns (v^T K v sums K over a subset); otherwise each subset's
+    kernels are computed afresh. Both give the same numbers; the first is ~10x faster for 5,000
+    vs 1,000 samples."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     m = kid_subset_size(len(a), len(b), subset_size)
     rng = np.random.RandomState(seed)
-    values = np.empty(subsets)
-    for i in range(subsets):
-        ia = rng.choice(len(a), m, replace=False)
-        ib = rng.choice(len(b), m, replace=False)
-        values[i] = mmd2_unbiased(a[ia], b[ib])
+    draws = [(rng.choice(len(a), m, replace=False), rng.choice(len(b), m, replace=False)) for _ in range(subsets)]
+    if len(a) ** 2 + len(b) ** 2 + len(a) * len(b) <= max_kernel_entries:
+        va, vb = np.zeros((len(a), subsets)), np.zeros((len(b), subsets))
+        for s, (ia, ib) in enumerate(draws):
+            va[ia, s] = 1.0
+            vb[ib, s] = 1.0
+
+        def subset_sums(k, left, right):
+            return np.einsum("is,is->s", left, k @ right)
+
+        kaa, kbb = polynomial_kernel(a, a), polynomial_kernel(b, b)
+        within = (subset_sums(kaa, va, va) - np.diagonal(kaa) @ va
+                  + subset_sums(kbb, vb, vb) - np.diagonal(kbb) @ vb)
+        del kaa, kbb
+        between = subset_sums(polynomial_kernel(a, b), va, vb)
+        values = within / (m * (m - 1)) - 2 * between / (m * m)
+    else:
+        values = np.array([mmd2_unbiased(a[ia], b[ib]) for ia, ib in draws])
     return float(values.mean()), float(values.std())
 
 
@@ -114,7 +138,7 @@ def class_coverage(predictions: np.ndarray, num_classes: int = 10) -> float:
     is predicted equally often, 0 when all samples fall in one class."""
     counts = np.bincount(np.asarray(predictions, dtype=np.int64), minlength=num_classes).astype(np.float64)
     p = counts[counts > 0] / counts.sum()
-    return float(-(p * np.log(p)).sum())
+    return float(-(p * np.log(p)).sum()) + 0.0  # + 0.0: no "-0.0" for a single class
 
 
 def max_class_coverage(num_classes: int = 10) -> float:

@@ -145,3 +145,11 @@ def test_label_accuracy_counts_matches():
     assert M.label_accuracy(np.array([1, 2, 3, 4]), np.array([1, 2, 0, 4])) == 0.75
     with pytest.raises(ValueError):
         M.label_accuracy(np.array([1, 2]), np.array([1, 2, 3]))
+
+
+def test_kid_from_full_kernels_equals_kid_from_subset_kernels():
+    rng = np.random.default_rng(6)
+    x, y = np.abs(rng.standard_normal((90, 5))) * 3, np.abs(rng.standard_normal((50, 5))) * 3 + 0.2
+    gathered = M.kernel_inception_distance(x, y, subsets=12, subset_size=20, seed=3)
+    direct = M.kernel_inception_distance(x, y, subsets=12, subset_size=20, seed=3, max_kernel_entries=0)
+    assert gathered == pytest.approx(direct, rel=1e-10)
