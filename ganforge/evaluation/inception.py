@@ -58,7 +58,7 @@ def inception_metrics(fake: torch.Tensor, real: torch.Tensor, device: torch.devi
     result = torch_fidelity.calculate_metrics(
         input1=_Uint8Images(fake), input2=_Uint8Images(real), fid=True, kid=True, isc=True,
         feature_extractor_weights_path=str(weights), cuda=device.type == "cuda", kid_subset_size=subset,
-        rng_seed=seed, verbose=False, save_cpu_ram=True)
+        rng_seed=seed, verbose=False, save_cpu_ram=True, cache=False)
     return {
         "fid_inception": result["frechet_inception_distance"],
         "kid_inception": result["kernel_inception_distance_mean"],

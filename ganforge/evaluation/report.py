@@ -89,7 +89,12 @@ _ROWS = [
     ("recall", "recall", "higher is better"),
     ("class_coverage", "class coverage", f"ln 10 = {math.log(10):.3f} is uniform"),
     ("label_accuracy", "label accuracy", "higher is better"),
+    ("fid_inception", "FID (Inception)", "lower is better"),
+    ("kid_inception", "KID (Inception)", "lower is better"),
+    ("inception_score", "Inception score", "higher is better"),
 ]
+_SPREAD = {"kid_digits": "kid_digits_std", "kid_inception": "kid_inception_std",
+           "inception_score": "inception_score_std"}
 _MEMO_ROWS = [
     ("fid_train_half", "FID vs train half", "memorization check"),
     ("fid_held_out_half", "FID vs held-out half", ""),
@@ -112,9 +117,9 @@ def format_table(report: dict) -> str:
     for key, label, note in _ROWS:
         if key in report:
             values = [_fmt(c.get(key)) for c in cols]
-            if key == "kid_digits":
-                values = [v if c.get("kid_digits_std") is None else f"{v} ± {_fmt(c['kid_digits_std'])}"
-                          for v, c in zip(values, cols)]
+            if key in _SPREAD:
+                spread = _SPREAD[key]
+                values = [v if c.get(spread) is None else f"{v} ± {_fmt(c[spread])}" for v, c in zip(values, cols)]
             rows.append((label, *values, note))
     if "memorization" in report:
         for key, label, note in _MEMO_ROWS:
@@ -124,12 +129,6 @@ def format_table(report: dict) -> str:
                        for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
     p = report.get("protocol", {})
     if p:
-        lines.append("")
-        lines.append(f"protocol: n_fake={p['n_fake']} vs n_real={p['n_real']} ({p['reference']}), "
-                     f"floor n={p['n_floor']}, seed={p['seed']}")
-        lines.append(f"split: {p['split']}")
-        lines.append(f"features: {p['feature_extractor']}, held-out accuracy "
-                     f"{p['classifier_held_out_accuracy']:.4f}, sha256 {p['weights_sha256'][:16]}")
-        lines.append(f"KID: {p['kid_subsets']} subsets of {p['kid_subset_size']}; precision/recall: "
-                     f"k={p['pr_k']}, {p['pr_n']} per side")
+        width = max(len(k) for k in p)
+        lines += ["", "protocol"] + [f"  {k.ljust(width)}  {_fmt(v)}" for k, v in p.items()]
     return "\n".join(lines)

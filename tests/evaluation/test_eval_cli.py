@@ -79,3 +79,33 @@ def test_bad_input_is_one_line(tmp_path, monkeypatch, setup, args, message):
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and message in lines[-1]
     assert not (run / "eval.json").exists()
+
+
+@pytest.mark.slow
+def test_inception_metrics_run_end_to_end_with_a_weights_file(tmp_path, monkeypatch):
+    """The torch-fidelity path on an RGB folder run. Real Inception weights cannot be fetched
+    offline, so the network keeps its random initialisation (its state-dict load is stubbed):
+    this checks our wiring and keys, not Inception's numbers."""
+    tf_module = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
+    from PIL import Image
+
+    monkeypatch.setattr(tf_module.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
+    weights = tmp_path / "weights.pth"
+    torch.save({}, weights)
+    monkeypatch.setenv(WEIGHTS_ENV, str(weights))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = torch.Generator().manual_seed(0)
+    for i in range(24):
+        pixels = torch.randint(0, 256, (16, 16, 3), generator=rng, dtype=torch.uint8).numpy()
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+    run = tmp_path / "run"
+    export(run, shape=(3, 16, 16), dataset="folder")
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "data_root": str(folder), "image_size": 16, "channels": 3}))
+    result = invoke(run, "--metrics", "inception", "--n", "10")
+    assert result.exit_code == 0, result.output
+    report = json.loads((run / "eval.json").read_text())
+    for row in (report, report["floor"], report["ceiling"]):
+        assert {"fid_inception", "kid_inception", "kid_inception_std", "inception_score"} <= set(row)
+    assert report["protocol"]["n_real"] == 10 and len(report["protocol"]["weights_sha256"]) == 64
