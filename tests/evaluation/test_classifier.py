@@ -45,6 +45,12 @@ def test_training_is_deterministic_for_a_seed():
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
+def test_the_same_weights_make_the_same_file(classifier_cache, tmp_path):
+    """The sha256 in every report's protocol names the weights, not when they were trained."""
+    cached = C.load_or_train_classifier(root=classifier_cache)
+    assert C._save(cached.model, tmp_path / "a.safetensors", 0.5) == C._save(cached.model, tmp_path / "b.safetensors", 0.5)
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage_with_checksum", "no_checksum"])
 def test_a_damaged_cache_is_retrained_not_fatal(classifier_cache, tmp_path, monkeypatch, damage):
     root = tmp_path / "cache"
