@@ -44,6 +44,7 @@ app = typer.Typer(
 def _register() -> None:
     from .bench import bench_app
     from .bench_train import bench_train
+    from .eval import eval_command
     from .info import info
     from .plugins import plugins
     from .sample import sample
@@ -55,6 +56,7 @@ def _register() -> None:
     app.command("info")(info)
     bench_app.command("train")(bench_train)
     app.add_typer(bench_app)
+    app.command("eval")(eval_command)
 
 
 _register()

@@ -1,0 +1,134 @@
+"""A full report for an exported generator: its metrics next to the floor (real vs real) and the
+ceiling (an untrained generator of the same spec), with the protocol stamp; and its text table."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..errors import GanforgeError
+from .evaluator import Evaluator
+
+DIGIT_DATASETS = ("mnist-5k", "mnist")
+INCEPTION_HINT = "pip install 'ganforge[metrics]' and use --metrics inception"
+
+
+def run_dataset(run_dir: Optional[Path]) -> Optional[dict]:
+    """The dataset settings recorded in a run directory's config.json (None without one)."""
+    if run_dir is None or not (run_dir / "config.json").is_file():
+        return None
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict) or not isinstance(config.get("dataset"), str):
+        return None
+    return config
+
+
+def check_digit_generator(info, dataset: Optional[str]) -> None:
+    """Raise unless the digit metrics mean something for this generator: 1-channel output (any
+    size is resized to 28x28) trained on a digit dataset, when the dataset is known."""
+    c, h, w = info.spec.image_shape
+    if c != 1:
+        raise GanforgeError(
+            f"the digit metrics apply only to 1-channel digit generators; this '{info.arch}' generator makes "
+            f"{c}x{h}x{w} images. For RGB datasets: {INCEPTION_HINT}")
+    if dataset is not None and dataset not in DIGIT_DATASETS:
+        raise GanforgeError(
+            f"the digit metrics measure handwritten digits; this run trained on '{dataset}' "
+            f"(digit datasets: {', '.join(DIGIT_DATASETS)})")
+
+
+def digit_classes(info) -> Optional[int]:
+    """10 for a conditional generator whose classes are the digits 0-9, else None."""
+    classes = info.spec.num_classes
+    if not classes:
+        return None
+    names = info.class_names
+    if classes == 10 and (names is None or list(names) == [str(i) for i in range(10)]):
+        return 10
+    return None
+
+
+def untrained_generator(info, seed: int, device: torch.device) -> torch.nn.Module:
+    """The ceiling's generator: the same architecture and spec, freshly initialised from ``seed``."""
+    from .. import registry
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        generator = registry.load_architecture(info.arch).build_generator(info.spec)
+    return generator.to(device).eval()
+
+
+def digit_report(evaluator: Evaluator, generator, info, n: int, seed: int) -> dict:
+    """The generator's metrics plus ``floor``, ``ceiling`` and ``protocol``."""
+    classes = digit_classes(info)
+    if "label_accuracy" in evaluator.metrics and classes is None and info.spec.num_classes:
+        raise GanforgeError(f"label_accuracy: the generator's {info.spec.num_classes} classes are not the digits 0-9")
+    kw = dict(latent_dim=info.spec.latent_dim, latent_prior=info.latent_prior, seed=seed,
+              num_classes=info.spec.num_classes)
+    report = evaluator.evaluate_generator(generator, n, **kw)
+    report["floor"] = evaluator.floor(n, seed)
+    if classes is None:
+        # The floor's real digits have labels; an unconditional generator has none to compare.
+        report["floor"] = {k: v for k, v in report["floor"].items() if k != "label_accuracy"}
+    report["ceiling"] = evaluator.evaluate_generator(untrained_generator(info, seed, evaluator.device), n, **kw)
+    report["protocol"] = {**evaluator.protocol(n, seed), "generator": info.arch}
+    return report
+
+
+_ROWS = [
+    ("fid_digits", "FID-digits", "lower is better"),
+    ("kid_digits", "KID-digits", "lower is better"),
+    ("precision", "precision", "higher is better"),
+    ("recall", "recall", "higher is better"),
+    ("class_coverage", "class coverage", f"ln 10 = {math.log(10):.3f} is uniform"),
+    ("label_accuracy", "label accuracy", "higher is better"),
+    ("fid_inception", "FID (Inception)", "lower is better"),
+    ("kid_inception", "KID (Inception)", "lower is better"),
+    ("inception_score", "Inception score", "higher is better"),
+]
+_SPREAD = {"kid_digits": "kid_digits_std", "kid_inception": "kid_inception_std",
+           "inception_score": "inception_score_std"}
+_MEMO_ROWS = [
+    ("fid_train_half", "FID vs train half", "memorization check"),
+    ("fid_held_out_half", "FID vs held-out half", ""),
+    ("difference", "held-out minus train", "> 0: closer to the train half"),
+]
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+    return str(value)
+
+
+def format_table(report: dict) -> str:
+    """Plain aligned text: one row per metric; generator, floor and ceiling columns; protocol below."""
+    cols = [report, report.get("floor", {}), report.get("ceiling", {})]
+    rows = [("metric", "generator", "floor (real)", "ceiling (untrained)", "")]
+    for key, label, note in _ROWS:
+        if key in report:
+            values = [_fmt(c.get(key)) for c in cols]
+            if key in _SPREAD:
+                spread = _SPREAD[key]
+                values = [v if c.get(spread) is None else f"{v} ± {_fmt(c[spread])}" for v, c in zip(values, cols)]
+            rows.append((label, *values, note))
+    if "memorization" in report:
+        for key, label, note in _MEMO_ROWS:
+            rows.append((label, *[_fmt((c.get("memorization") or {}).get(key)) for c in cols], note))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) if i == 0 or i == 4 else cell.rjust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
+    p = report.get("protocol", {})
+    if p:
+        width = max(len(k) for k in p)
+        lines += ["", "protocol"] + [f"  {k.ljust(width)}  {_fmt(v)}" for k, v in p.items()]
+    return "\n".join(lines)
