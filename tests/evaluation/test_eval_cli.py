@@ -13,6 +13,7 @@ from ganforge.cli.app import app
 from ganforge.evaluation.inception import WEIGHTS_ENV
 from ganforge.generator_file import GeneratorInfo, export_generator
 from ganforge.interfaces import ModelSpec
+from ganforge.options import resolve_options
 
 DIGITS = [str(i) for i in range(10)]
 
@@ -24,7 +25,8 @@ def _cache(classifier_cache, monkeypatch):
 
 def export(path, arch="dcgan", shape=(1, 28, 28), classes=None, dataset="mnist-5k"):
     architecture = registry.load_architecture(arch)
-    spec = ModelSpec(image_shape=shape, latent_dim=16, num_classes=classes, options={**architecture.options, "ngf": 8})
+    options = resolve_options(architecture.options, {"ngf": 8}, arch)
+    spec = ModelSpec(image_shape=shape, latent_dim=16, num_classes=classes, options=options)
     torch.manual_seed(1)
     generator = architecture.build_generator(spec)
     info = GeneratorInfo(arch, spec, "normal", DIGITS if classes else None)
