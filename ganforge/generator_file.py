@@ -13,7 +13,8 @@ from torch import nn
 from . import __version__, registry
 from .errors import GanforgeError
 from .interfaces import ModelSpec
-from .training.rundir import GENERATOR_FILE, atomic_write
+from .files import atomic_write
+from .training.rundir import GENERATOR_FILE
 
 FORMAT_VERSION = "1"
 

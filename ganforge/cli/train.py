@@ -12,7 +12,7 @@ import typer
 from ..errors import GanforgeError
 
 # Options that may change when a run is resumed; the rest define the run.
-RESUMABLE = {"steps", "epochs", "device", "log_every", "sample_every", "checkpoint_every"}
+RESUMABLE = {"steps", "epochs", "device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"}
 
 
 def train(
@@ -45,6 +45,7 @@ def train(
     log_every: Optional[int] = typer.Option(None, help="Write metrics every N iterations (default: 10)."),
     sample_every: Optional[int] = typer.Option(None, help="Save a fixed-noise sample grid every N iterations (default: 500)."),
     checkpoint_every: Optional[int] = typer.Option(None, help="Checkpoint every N iterations (default: 1000)."),
+    keep_checkpoints: Optional[int] = typer.Option(None, help="Keep the last K periodic checkpoints, 0 = all (default: 3)."),
     runs_dir: Optional[str] = typer.Option(None, help="Parent directory of run directories (default: runs)."),
     name: Optional[str] = typer.Option(None, help="Run directory name (default: ARCH-DATE-TIME)."),
     config: Optional[Path] = typer.Option(None, help="TOML file of training options (flags override it)."),
@@ -60,7 +61,7 @@ def train(
         "d_betas": _betas(d_betas, "--d-betas"), "d_momentum": d_momentum, "d_nesterov": d_nesterov,
         "arch_options": _key_values(arch_option) if arch_option else None, "seed": seed, "device": device,
         "log_every": log_every, "sample_every": sample_every, "checkpoint_every": checkpoint_every,
-        "runs_dir": runs_dir, "run_name": name,
+        "keep_checkpoints": keep_checkpoints, "runs_dir": runs_dir, "run_name": name,
     }
     if resume is not None:
         _resume(resume, flags, config)
@@ -73,13 +74,13 @@ def train(
 def _train_new(flags: dict, config_file: Optional[Path]) -> None:
     from ..training.assemble import build_run, resolve_config
     from ..training.loop import Trainer
-    from ..training.rundir import CONFIG_FILE, create_run_dir, default_run_name
+    from ..training.rundir import create_run_dir, default_run_name, write_config
 
     config = resolve_config(flags, config_file)
     run = build_run(config)  # everything that can fail on bad input fails here, before any file
     run_dir = create_run_dir(config.runs_dir, config.run_name or default_run_name(config.arch))
     try:
-        (run_dir / CONFIG_FILE).write_text(config.to_json() + "\n", encoding="utf-8")
+        write_config(run_dir, config.to_json())
         trainer = Trainer(run, run_dir)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -92,7 +93,7 @@ def _resume(run_dir: Path, flags: dict, config_file: Optional[Path]) -> None:
     from ..training.assemble import build_run
     from ..training.config import TrainConfig, validate
     from ..training.loop import Trainer
-    from ..training.rundir import CONFIG_FILE, check_run_dir
+    from ..training.rundir import CONFIG_FILE, check_run_dir, write_config
 
     check_run_dir(run_dir)
     given = {k: v for k, v in flags.items() if v is not None}
@@ -103,7 +104,13 @@ def _resume(run_dir: Path, flags: dict, config_file: Optional[Path]) -> None:
                             f"(allowed: {', '.join(sorted(RESUMABLE))})")
     import json
 
-    config = TrainConfig.from_dict(json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8")))
+    try:
+        saved = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise GanforgeError(f"--resume {run_dir}: cannot read {CONFIG_FILE} ({exc})") from None
+    if not isinstance(saved, dict):
+        raise GanforgeError(f"--resume {run_dir}: {CONFIG_FILE} does not hold a JSON object")
+    config = TrainConfig.from_dict(saved)
     if given.get("arch") not in (None, config.arch):
         raise GanforgeError(f"--resume {run_dir}: that run trains '{config.arch}', not '{given['arch']}'")
     given.pop("arch", None)
@@ -115,7 +122,7 @@ def _resume(run_dir: Path, flags: dict, config_file: Optional[Path]) -> None:
     trainer = Trainer(run, run_dir)
     trainer.resume()
     if given:
-        (run_dir / CONFIG_FILE).write_text(config.to_json() + "\n", encoding="utf-8")
+        write_config(run_dir, config.to_json())
     typer.echo(f"resuming {run_dir} at step {trainer.step} of {run.total_steps}", err=True)
     _run(trainer)
 
@@ -132,15 +139,28 @@ def _announce(run, run_dir: Path) -> None:
 
 
 def _run(trainer) -> None:
+    import shlex
+
+    from ..training.interrupts import StopOnSignal
+    from ..training.rundir import CHECKPOINTS_DIR
+
     start = time.perf_counter()
     first_step = trainer.step
-    try:
-        final = trainer.train()
-    except KeyboardInterrupt:
-        trainer.checkpoint(periodic=False)
-        typer.echo(f"\ninterrupted at step {trainer.step}; checkpoint saved. Continue with: "
-                   f"ganforge train --resume {trainer.run_dir}", err=True)
-        raise typer.Exit(130) from None
+    again = f"ganforge train --resume {shlex.quote(str(trainer.run_dir))}"
+    with StopOnSignal() as stop:
+        try:
+            final = trainer.train(stop=stop)
+        except KeyboardInterrupt:  # a second signal (or Ctrl-C where no handler could be set)
+            typer.echo(f"\nstopped at once at step {trainer.step}; the last checkpoint is intact. "
+                       f"Continue with: {again}", err=True)
+            raise typer.Exit(stop.exit_code or 130) from None
+        except GanforgeError as exc:
+            if any((trainer.run_dir / CHECKPOINTS_DIR).glob("*.pt")):
+                raise GanforgeError(f"{exc} (checkpoints kept; after fixing it, continue with: {again})") from exc
+            raise
+    if trainer.interrupted:
+        typer.echo(f"\ninterrupted at step {trainer.step}; checkpoint saved. Continue with: {again}", err=True)
+        raise typer.Exit(stop.exit_code)
     seconds = time.perf_counter() - start
     c = trainer.run.config
     images = (trainer.step - first_step) * c.batch_size * c.d_steps

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 500
     checkpoint_every: int = 1000
+    keep_checkpoints: int = 3  # periodic checkpoints kept, newest first; 0 keeps all
     runs_dir: str = "runs"
     run_name: Optional[str] = None
 
@@ -68,11 +70,36 @@ class TrainConfig:
             key = key.replace("-", "_")
             if key not in known:
                 raise GanforgeError(f"{source}: unknown training option '{key}'")
-            if key.endswith("_betas") and value is not None:
-                value = tuple(float(b) for b in value)
+            value = _checked(value, known[key].type, key, source)
             if key == "arch_options":
-                value = {**self.arch_options, **dict(value)}
+                value = {**self.arch_options, **value}
             setattr(self, key, value)
+
+
+def _checked(value: Any, annotation: str, key: str, source: str) -> Any:
+    """``value`` if it has the field's type (ints count as floats, a 2-list as betas), else a
+    GanforgeError; the annotation is the field's type as written above."""
+    optional = annotation.startswith("Optional[")
+    base = annotation[len("Optional["):-1] if optional else annotation
+    if value is None and optional:
+        return None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if base == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if base == "float" and number:
+        return float(value)
+    if base in ("str", "bool") and type(value).__name__ == base:
+        return value
+    if base.startswith("tuple") and isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) for b in value):
+        return tuple(float(b) for b in value)
+    if base.startswith("dict") and isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        return dict(value)
+    expected = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}.get(
+        base, "two numbers" if base.startswith("tuple") else "a table of KEY = VALUE")
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    raise GanforgeError(f"{source}: training option '{key}' must be {expected}"
+                        f"{' or none' if optional else ''}, got {shown}")
 
 
 FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(TrainConfig))
@@ -111,14 +138,23 @@ def validate(config: TrainConfig) -> None:
     for name in positive:
         if int(getattr(config, name)) <= 0:
             raise GanforgeError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
+    if config.keep_checkpoints < 0:
+        raise GanforgeError(f"--keep-checkpoints must be 0 (keep all) or more, got {config.keep_checkpoints}")
     if config.epochs is None and (config.steps is None or config.steps <= 0):
         raise GanforgeError(f"--steps must be positive, got {config.steps}")
-    if config.epochs is not None and config.epochs <= 0:
-        raise GanforgeError(f"--epochs must be positive, got {config.epochs}")
+    if config.epochs is not None and not (0 < config.epochs < math.inf):
+        raise GanforgeError(f"--epochs must be a positive finite number, got {config.epochs}")
+    if not config.run_name and config.run_name is not None:
+        raise GanforgeError("--name must not be empty")
     for net in ("g", "d"):
         lr = getattr(config, f"{net}_lr")
-        if not lr > 0:
-            raise GanforgeError(f"--{net}-lr must be positive, got {lr}")
+        if not 0 < lr < math.inf:
+            raise GanforgeError(f"--{net}-lr must be a positive finite number, got {lr}")
+        momentum, betas = getattr(config, f"{net}_momentum"), getattr(config, f"{net}_betas")
+        if not 0 <= momentum < math.inf:
+            raise GanforgeError(f"--{net}-momentum must be a finite number >= 0, got {momentum}")
+        if not all(0 <= b < 1 for b in betas):
+            raise GanforgeError(f"--{net}-betas values must be in [0, 1), got {betas}")
         opt = getattr(config, f"{net}_optimizer")
         if opt not in OPTIMIZERS:
             raise GanforgeError(f"--{net}-optimizer must be one of {', '.join(OPTIMIZERS)}, got '{opt}'")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -18,8 +18,9 @@ from ..generator_file import GeneratorInfo, export_generator, sample_latent
 from ..images import save_grid
 from ..interfaces import DiscriminatorBatch, GeneratorBatch, split_loss
 from .assemble import Run
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .metrics import MetricsLog, plot_losses, read_metrics
+from ..errors import GanforgeError
+from .checkpoint import DEFAULT_KEEP, find_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .metrics import MetricsLog, plot_losses, read_metrics, truncate_metrics
 from .progress import Progress
 from .rundir import GENERATOR_FILE, LOSS_PLOT, METRICS_FILE, SAMPLES_DIR
 
@@ -39,6 +40,7 @@ class Trainer:
         self.fixed_z, self.fixed_labels, self.grid_columns = self._fixed_noise()
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
+        self.interrupted = False  # set when train() stopped early because stop() turned true
 
     # -- fixed noise -----------------------------------------------------------------
     def _fixed_noise(self):
@@ -154,16 +156,26 @@ class Trainer:
         self.step = int(state["step"])
 
     def resume(self) -> None:
-        self.load_state_dict(load_checkpoint(self.run_dir))
+        found = find_checkpoint(self.run_dir)
+        try:
+            self.load_state_dict(found.state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise GanforgeError(f"{found.path} does not fit this run ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+        # Steps logged after the checkpoint are trained again: drop their old records.
+        truncate_metrics(self.run_dir / METRICS_FILE, self.step)
 
     def checkpoint(self, periodic: bool) -> None:
-        save_checkpoint(self.run_dir, self.state_dict(), self.step, keep_periodic=periodic)
+        keep = getattr(self.run.config, "keep_checkpoints", DEFAULT_KEEP)
+        save_checkpoint(self.run_dir, self.state_dict(), self.step, keep_periodic=periodic, keep=keep)
         info = GeneratorInfo(self.run.config.arch, self.run.spec, self.run.config.latent_prior,
                              self.run.data.class_names if self.run.spec.num_classes else None)
         export_generator(self.run.generator, info, self.run_dir / GENERATOR_FILE)
 
     # -- the loop ----------------------------------------------------------------------
-    def train(self, progress: Optional[Progress] = None) -> dict:
+    def train(self, progress: Optional[Progress] = None, stop: Optional[Callable[[], bool]] = None) -> dict:
+        """Train to the last step; when ``stop()`` turns true, finish the current iteration,
+        write a checkpoint and return early with ``self.interrupted`` set."""
         c, total = self.run.config, self.run.total_steps
         progress = progress or Progress(total, self.step, f"{c.arch}/{c.loss}")
         log = MetricsLog(self.run_dir / METRICS_FILE)
@@ -183,8 +195,14 @@ class Trainer:
                         self.save_samples()
                     if self.step % c.checkpoint_every == 0 and self.step != total:
                         self.checkpoint(periodic=True)
+                    if stop is not None and stop() and self.step < total:
+                        self.interrupted = True
+                        break
         finally:
             log.close()
+        if self.interrupted:
+            self.checkpoint(periodic=False)
+            return last or {}
         if self.step % c.sample_every != 0 or last is None:
             self.save_samples()
         self.checkpoint(periodic=False)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 
 from ..errors import GanforgeError
+from ..files import atomic_write, atomic_write_text, output_error, writing  # noqa: F401 - re-exported
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -21,7 +20,10 @@ GENERATOR_FILE = "generator.safetensors"
 def create_run_dir(runs_dir: str, name: str) -> Path:
     """A new directory ``runs_dir/name`` (``name-2``, ``-3``... if taken)."""
     root = Path(runs_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    if not name or "/" in name or name in {".", ".."} or "\0" in name:
+        raise GanforgeError(f"--name must be a plain directory name, got {name!r}")
+    with writing(root):
+        root.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, 1000):
         candidate = root / (name if attempt == 1 else f"{name}-{attempt}")
         try:
@@ -29,6 +31,8 @@ def create_run_dir(runs_dir: str, name: str) -> Path:
             return candidate
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise output_error(candidate, exc) from exc
     raise GanforgeError(f"could not find a free run directory name for {name} in {root}")
 
 
@@ -40,7 +44,10 @@ def check_run_dir(path: Path) -> Path:
     """Raise unless ``path`` is a ganforge run directory with a checkpoint to resume from."""
     if not path.is_dir():
         raise GanforgeError(f"--resume {path}: no such directory")
-    if not (path / CONFIG_FILE).is_file() or not (path / CHECKPOINTS_DIR / LATEST_CHECKPOINT).is_file():
+    checkpoints = path / CHECKPOINTS_DIR
+    has_checkpoint = checkpoints.is_dir() and any(
+        p.name == LATEST_CHECKPOINT or is_periodic_checkpoint(p) for p in checkpoints.iterdir())
+    if not (path / CONFIG_FILE).is_file() or not has_checkpoint:
         raise GanforgeError(
             f"--resume {path}: not a ganforge run directory (needs {CONFIG_FILE} and "
             f"{CHECKPOINTS_DIR}/{LATEST_CHECKPOINT})"
@@ -48,14 +55,15 @@ def check_run_dir(path: Path) -> Path:
     return path
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the file into place, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def periodic_checkpoint_name(step: int) -> str:
+    return f"step-{step:06d}.pt"
+
+
+def is_periodic_checkpoint(path: Path) -> bool:
+    stem = path.name[len("step-"):-len(".pt")]
+    return path.name.startswith("step-") and path.name.endswith(".pt") and stem.isdigit()
+
+
+def write_config(run_dir: Path, config_json: str) -> None:
+    """``config.json``, written atomically (a crash leaves the old one or the new one)."""
+    atomic_write_text(run_dir / CONFIG_FILE, config_json + "\n")
