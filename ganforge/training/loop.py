@@ -22,7 +22,7 @@ from ..errors import GanforgeError
 from .checkpoint import DEFAULT_KEEP, find_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .metrics import MetricsLog, plot_losses, read_metrics, truncate_metrics
 from .progress import Progress
-from .rundir import GENERATOR_FILE, LOSS_PLOT, METRICS_FILE, SAMPLES_DIR
+from .rundir import GENERATOR_FILE, LOSS_PLOT, METRICS_FILE, SAMPLES_DIR, remove_interrupted_writes
 
 GRID_SAMPLES = 64
 GRID_CLASS_COLUMNS = 10
@@ -164,6 +164,7 @@ class Trainer:
                                 f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
         # Steps logged after the checkpoint are trained again: drop their old records.
         truncate_metrics(self.run_dir / METRICS_FILE, self.step)
+        remove_interrupted_writes(self.run_dir)
 
     def checkpoint(self, periodic: bool) -> None:
         keep = getattr(self.run.config, "keep_checkpoints", DEFAULT_KEEP)

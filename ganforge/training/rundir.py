@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from ..errors import GanforgeError
-from ..files import atomic_write, atomic_write_text, output_error, writing  # noqa: F401 - re-exported
+from ..files import atomic_write, atomic_write_text, output_error, remove_temp_files, writing  # noqa: F401
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -67,3 +67,8 @@ def is_periodic_checkpoint(path: Path) -> bool:
 def write_config(run_dir: Path, config_json: str) -> None:
     """``config.json``, written atomically (a crash leaves the old one or the new one)."""
     atomic_write_text(run_dir / CONFIG_FILE, config_json + "\n")
+
+
+def remove_interrupted_writes(run_dir: Path) -> int:
+    """Delete the temporary files of writes a killed run left behind; returns how many."""
+    return sum(remove_temp_files(d) for d in (run_dir, run_dir / CHECKPOINTS_DIR, run_dir / SAMPLES_DIR))
