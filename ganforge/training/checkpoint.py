@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -97,7 +98,9 @@ def verify_checkpoint(path: Path) -> dict:
     # Without a checksum file (older runs, or a crash between the two renames) torch.load is the
     # only check left; weights_only keeps it from running any code the file might carry.
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. torch's note on a foreign pickle protocol
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means the file cannot be used
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CorruptCheckpoint(f"not a loadable checkpoint ({type(exc).__name__}: {reason[:200]})") from None

@@ -115,10 +115,15 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise GanforgeError(f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise GanforgeError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     # Allow a [train] table or top-level keys.
-    return dict(data.get("train", data))
+    table = data.get("train", data)
+    if not isinstance(table, dict):
+        raise GanforgeError(f"{path}: [train] must be a table of KEY = VALUE, got {table!r:.60}")
+    return dict(table)
 
 
 def plugin_defaults(defaults: Mapping[str, Any], where: str) -> dict[str, Any]:
