@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ganforge.cli.app import app
-from ganforge.data.memory import GIB, available_memory, check_fits
+from ganforge.memory import GIB, available_memory, check_fits
 from ganforge.errors import GanforgeError
 from ganforge.training import checkpoint as checkpoint_module
 from ganforge.training.checkpoint import find_checkpoint

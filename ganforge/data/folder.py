@@ -10,7 +10,7 @@ import torch
 
 from ..errors import GanforgeError
 from .dataset import ImageData
-from .memory import check_fits
+from ..memory import check_fits
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 

@@ -13,7 +13,7 @@ import torch
 from ..errors import GanforgeError
 from .dataset import ImageData
 from .folder import load_image_folder
-from .memory import check_fits, resize_bytes
+from ..memory import check_fits, resize_bytes
 
 DIGITS = [str(i) for i in range(10)]
 

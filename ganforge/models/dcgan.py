@@ -12,6 +12,7 @@ import math
 import torch
 from torch import nn
 
+from ..errors import GanforgeError
 from ..interfaces import Architecture, ModelSpec
 from ..ops import UpsampleBlock
 from .init import dcgan_init
@@ -101,14 +102,21 @@ class DCGAN(Architecture):
 
     def build_generator(self, spec: ModelSpec) -> nn.Module:
         o = spec.options
-        g = DCGANGenerator(spec.latent_dim, spec.channels, spec.image_size, int(o["ngf"]),
+        g = DCGANGenerator(spec.latent_dim, spec.channels, spec.image_size, _width(o, "ngf"),
                            num_classes=self._classes(spec), impl=str(o["impl"]))
         dcgan_init(g)
         return g
 
     def build_discriminator(self, spec: ModelSpec) -> nn.Module:
         o = spec.options
-        d = DCGANDiscriminator(spec.channels, spec.image_size, int(o["ndf"]),
+        d = DCGANDiscriminator(spec.channels, spec.image_size, _width(o, "ndf"),
                                batchnorm=bool(o["d_batchnorm"]), num_classes=self._classes(spec))
         dcgan_init(d)
         return d
+
+
+def _width(options, name: str) -> int:
+    value = options[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise GanforgeError(f"option {name} must be a positive integer, got {value!r}")
+    return value

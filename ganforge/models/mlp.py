@@ -7,13 +7,18 @@ import math
 import torch
 from torch import nn
 
+from ..errors import GanforgeError
 from ..interfaces import Architecture, ModelSpec
 
 
-def _hidden(option) -> list[int]:
-    if isinstance(option, str):
-        option = option.split(",")
-    return [int(h) for h in option]
+def _hidden(option, name: str = "hidden") -> list[int]:
+    try:
+        widths = [int(h) for h in (option.split(",") if isinstance(option, str) else option)]
+    except (TypeError, ValueError):
+        widths = []
+    if not widths or min(widths) < 1:
+        raise GanforgeError(f"option {name} takes comma-separated positive layer widths like 256,512, got {option!r}")
+    return widths
 
 
 class MLPGenerator(nn.Module):
@@ -56,8 +61,10 @@ class MLPGAN(Architecture):
     }
 
     def build_generator(self, spec: ModelSpec) -> nn.Module:
-        return MLPGenerator(spec.latent_dim, spec.image_shape, _hidden(spec.options["g_hidden"]))
+        return MLPGenerator(spec.latent_dim, spec.image_shape, _hidden(spec.options["g_hidden"], "g_hidden"))
 
     def build_discriminator(self, spec: ModelSpec) -> nn.Module:
-        return MLPDiscriminator(spec.image_shape, _hidden(spec.options["d_hidden"]),
-                                float(spec.options["dropout"]))
+        dropout = float(spec.options["dropout"])
+        if not 0 <= dropout < 1:
+            raise GanforgeError(f"option dropout must be in [0, 1), got {dropout}")
+        return MLPDiscriminator(spec.image_shape, _hidden(spec.options["d_hidden"], "d_hidden"), dropout)

@@ -15,6 +15,7 @@ from ..data import ImageData, load_dataset
 from ..devices import resolve_device
 from ..errors import GanforgeError, InvalidPluginError
 from ..interfaces import Architecture, Loss, ModelSpec
+from ..memory import network_memory_guard
 from .config import TrainConfig, plugin_defaults, read_toml, validate
 from .optim import make_optimizer
 
@@ -151,8 +152,10 @@ def build_run(config: TrainConfig) -> Run:
         options=dict(config.arch_options),
     )
     torch.manual_seed(config.seed)
-    generator = architecture.build_generator(spec).to(device)
-    discriminator = architecture.build_discriminator(spec).to(device)
+    with network_memory_guard(f"building the networks of '{config.arch}'",
+                              "the architecture's width options (-O), --latent-dim or --image-size"):
+        generator = architecture.build_generator(spec).to(device)
+        discriminator = architecture.build_discriminator(spec).to(device)
     check_network_shapes(generator, discriminator, spec, device, loaded_arch.found.where)
     return Run(
         config=config,

@@ -123,6 +123,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     table = data.get("train", data)
     if not isinstance(table, dict):
         raise GanforgeError(f"{path}: [train] must be a table of KEY = VALUE, got {table!r:.60}")
+    TrainConfig().update(table, source=str(path))  # names and types checked before anything uses them
     return dict(table)
 
 
@@ -143,6 +144,8 @@ def validate(config: TrainConfig) -> None:
     for name in positive:
         if int(getattr(config, name)) <= 0:
             raise GanforgeError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
+    if not -2 ** 63 <= config.seed < 2 ** 63 - 1:
+        raise GanforgeError(f"--seed must fit in 64 bits (-2**63 to 2**63-2), got {config.seed}")
     if config.keep_checkpoints < 0:
         raise GanforgeError(f"--keep-checkpoints must be 0 (keep all) or more, got {config.keep_checkpoints}")
     if config.epochs is None and (config.steps is None or config.steps <= 0):
