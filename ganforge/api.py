@@ -23,20 +23,32 @@ from .errors import GanforgeError
 
 
 class RunInterrupted(Exception):
-    """Ctrl-C (or a stop request) ended a run early; its checkpoint was saved."""
+    """A signal ended a run early. The first Ctrl-C (SIGINT) or SIGTERM lets the current step
+    finish and saves a checkpoint; a second one stops at once, leaving the last checkpoint."""
 
-    def __init__(self, run_dir: Path, step: int):
-        self.run_dir, self.step = run_dir, step
-        super().__init__(f"interrupted at step {step}; checkpoint saved. Continue with: "
-                         f"ganforge train --resume {run_dir}")
+    def __init__(self, run_dir: Path, step: int, saved: bool, exit_code: int = 130):
+        self.run_dir, self.step, self.saved, self.exit_code = run_dir, step, saved, exit_code
+        if saved:
+            message = f"interrupted at step {step}; checkpoint saved. Continue with: {resume_command(run_dir)}"
+        elif run_dir.exists():
+            message = f"stopped at once at step {step}; the last checkpoint is intact. Continue with: " \
+                      f"{resume_command(run_dir)}"
+        else:
+            message = f"stopped at once at step {step}, before the first checkpoint; nothing was kept"
+        super().__init__(message)
+
+
+def resume_command(run_dir: Path) -> str:
+    import shlex
+
+    return f"ganforge train --resume {shlex.quote(str(run_dir))}"
 
 
 def train(arch: Optional[str] = None, *, config_file: Optional[Path] = None, progress: Optional[bool] = None,
           verbose: bool = True, **options: Any) -> Path:
     """Train a new run; returns its directory. ``progress``: None = a live bar on a terminal."""
     from .training.assemble import build_run, resolve_config
-    from .training.rundir import CONFIG_FILE, create_run_dir, default_run_name
-    from .fileio import atomic_write_text
+    from .training.rundir import create_run_dir, default_run_name, write_config
 
     values = dict(options)
     if arch is not None:
@@ -45,7 +57,7 @@ def train(arch: Optional[str] = None, *, config_file: Optional[Path] = None, pro
     run = build_run(config, plugins)  # every input mistake fails here, before any file exists
     run_dir = create_run_dir(config.runs_dir, config.run_name or default_run_name(config.arch))
     try:
-        atomic_write_text(run_dir / CONFIG_FILE, config.to_json() + "\n")
+        write_config(run_dir, config.to_json())
         driver = _driver(run, run_dir, progress)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -61,12 +73,12 @@ def train(arch: Optional[str] = None, *, config_file: Optional[Path] = None, pro
 def resume(run_dir: Path, *, progress: Optional[bool] = None, verbose: bool = True, **overrides: Any) -> Path:
     """Continue a run from its last checkpoint. Only options marked resumable (steps, epochs,
     device, log/sample/checkpoint cadence) may change."""
-    from .fileio import atomic_write_text
     from .training.assemble import build_run
-    from .training.checkpoint import load_checkpoint
+    from .training.checkpoint import find_checkpoint
     from .training.config import OPTIONS_BY_NAME, TrainConfig, validate
+    from .training.metrics import truncate_metrics
     from .training.plugins import load_plugins
-    from .training.rundir import CONFIG_FILE, check_run_dir
+    from .training.rundir import CONFIG_FILE, METRICS_FILE, check_run_dir, remove_interrupted_writes, write_config
 
     run_dir = check_run_dir(Path(run_dir))
     given = {k: v for k, v in overrides.items() if v is not None}
@@ -79,6 +91,8 @@ def resume(run_dir: Path, *, progress: Optional[bool] = None, verbose: bool = Tr
         saved = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise GanforgeError(f"--resume {run_dir}: cannot read {CONFIG_FILE} ({exc})") from None
+    if not isinstance(saved, dict):
+        raise GanforgeError(f"--resume {run_dir}: {CONFIG_FILE} does not hold a JSON object")
     config = TrainConfig.from_dict(saved)
     if "steps" in given:
         given.setdefault("epochs", None)
@@ -86,9 +100,16 @@ def resume(run_dir: Path, *, progress: Optional[bool] = None, verbose: bool = Tr
     validate(config)
     run = build_run(config, load_plugins(config.arch, config.loss))
     driver = _driver(run, run_dir, progress)
-    driver.load_state_dict(load_checkpoint(run_dir))
+    found = find_checkpoint(run_dir)  # latest.pt, or the newest intact periodic one (with a warning)
+    try:
+        driver.load_state_dict(found.state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        first_line = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise GanforgeError(f"{found.path} does not fit this run ({type(exc).__name__}: {first_line})") from None
+    truncate_metrics(run_dir / METRICS_FILE, driver.step)  # steps after the checkpoint are trained again
+    remove_interrupted_writes(run_dir)
     if given:
-        atomic_write_text(run_dir / CONFIG_FILE, config.to_json() + "\n")
+        write_config(run_dir, config.to_json())
     if verbose:
         _say(f"resuming {run_dir} at step {driver.step} of {driver.total_steps}")
     return _drive(driver, fresh=False, verbose=verbose)
@@ -103,18 +124,34 @@ def _driver(run, run_dir: Path, progress: Optional[bool]):
 
 def _drive(driver, fresh: bool, verbose: bool) -> Path:
     from .training.hooks import Checkpoints
+    from .training.interrupts import StopOnSignal
 
     checkpoints = next(h for h in driver.hooks if isinstance(h, Checkpoints))
     start, first_step = time.perf_counter(), driver.step
-    try:
-        final = driver.run_steps()
-    except KeyboardInterrupt:
-        checkpoints.save(driver, periodic=False)
-        raise RunInterrupted(driver.run_dir, driver.step) from None
-    except BaseException:
-        if fresh and checkpoints.written == 0:
-            shutil.rmtree(driver.run_dir, ignore_errors=True)  # nothing worth keeping yet
-        raise
+    with StopOnSignal() as stop:
+        driver.stop_requested = stop
+        try:
+            final = driver.run_steps()
+            if driver.interrupted:
+                checkpoints.save(driver, periodic=False)
+                raise RunInterrupted(driver.run_dir, driver.step, saved=True, exit_code=stop.exit_code)
+        except RunInterrupted:
+            raise
+        except KeyboardInterrupt:  # a second signal, or Ctrl-C where no handler could be set
+            if fresh and checkpoints.written == 0:
+                shutil.rmtree(driver.run_dir, ignore_errors=True)
+            raise RunInterrupted(driver.run_dir, driver.step, saved=False, exit_code=stop.exit_code or 130) from None
+        except GanforgeError as exc:
+            if fresh and checkpoints.written == 0:
+                shutil.rmtree(driver.run_dir, ignore_errors=True)  # nothing worth keeping yet
+                raise
+            exc.args = (f"{exc} (checkpoints kept; after fixing it, continue with: "
+                         f"{resume_command(driver.run_dir)})",)
+            raise
+        except BaseException:
+            if fresh and checkpoints.written == 0:
+                shutil.rmtree(driver.run_dir, ignore_errors=True)
+            raise
     if verbose:
         seconds = time.perf_counter() - start
         c = driver.run.config

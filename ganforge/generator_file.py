@@ -14,7 +14,7 @@ from torch import nn
 from . import __version__, registry
 from .errors import GanforgeError
 from .interfaces import ModelSpec
-from .fileio import atomic_write
+from .files import atomic_write
 from .options import resolve_options
 from .plugin_calls import build_generator
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from .data.dataset import to_uint8
+from .files import atomic_write
 
 MIN_GRID_WIDTH = 480  # small images are scaled up (nearest) so a grid is easy to look at
 
@@ -25,8 +26,10 @@ def make_grid(images: torch.Tensor, nrow: int, padding: int = 2) -> torch.Tensor
     return grid
 
 
-def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path:
-    """Save images in [-1, 1] as a PNG grid; returns the path."""
+def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None, make_parents: bool = False) -> Path:
+    """Save images in [-1, 1] as a PNG grid, atomically; returns the path. Only the file's own
+    directory is created when missing (every parent with ``make_parents``); an unwritable
+    location is a GanforgeError naming the file."""
     from PIL import Image
 
     nrow = nrow or max(1, math.ceil(math.sqrt(images.shape[0])))
@@ -36,6 +39,5 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path
     picture = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
     if scale > 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    picture.save(path)
+    atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"), make_parents=make_parents)
     return path

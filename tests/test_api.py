@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 import ganforge
 from ganforge.errors import GanforgeError
@@ -49,25 +50,48 @@ def test_a_failure_before_the_first_checkpoint_removes_the_run_directory(tmp_pat
     assert not any(tmp_path.iterdir())
 
 
-def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch):
+def test_the_first_ctrl_c_finishes_the_step_and_saves_a_checkpoint(tmp_path, monkeypatch):
+    import os
+    import signal
+
     from ganforge.api import RunInterrupted
     from ganforge.training.step import UpdateStep
 
     original = UpdateStep.__call__
 
-    def interrupt_at_third(self, batches, step):
+    def signal_during_third(self, batches, step):
         if step == 2:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)  # the handler only sets a flag; this step completes
         return original(self, batches, step)
 
-    monkeypatch.setattr(UpdateStep, "__call__", interrupt_at_third)
+    monkeypatch.setattr(UpdateStep, "__call__", signal_during_third)
     with pytest.raises(RunInterrupted) as caught:
         ganforge.train("dcgan", runs_dir=str(tmp_path), log_every=1, **{**TINY, "steps": 5})
-    assert caught.value.step == 2 and "ganforge train --resume" in str(caught.value)
+    assert caught.value.saved and caught.value.step == 3 and caught.value.exit_code == 130
+    assert "ganforge train --resume" in str(caught.value)
     monkeypatch.setattr(UpdateStep, "__call__", original)
     ganforge.resume(caught.value.run_dir, progress=False)
     steps = [json.loads(line)["step"] for line in (caught.value.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5]
+
+
+def test_a_second_interrupt_stops_at_once_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    from ganforge.api import RunInterrupted
+    from ganforge.training.step import UpdateStep
+
+    original = UpdateStep.__call__
+
+    def stop_at_once_at_fifth(self, batches, step):
+        if step == 4:
+            raise KeyboardInterrupt  # what the handler raises on a second signal
+        return original(self, batches, step)
+
+    monkeypatch.setattr(UpdateStep, "__call__", stop_at_once_at_fifth)
+    with pytest.raises(RunInterrupted) as caught:
+        ganforge.train("dcgan", runs_dir=str(tmp_path), checkpoint_every=2, **{**TINY, "steps": 6})
+    assert not caught.value.saved and "the last checkpoint is intact" in str(caught.value)
+    state = torch.load(caught.value.run_dir / "checkpoints" / "latest.pt", weights_only=True)
+    assert state["step"] == 4
 
 
 FAILING_LOSS = """

@@ -13,6 +13,13 @@ from ..errors import GanforgeError
 DEBUG_ENV = "GANFORGE_DEBUG"
 
 
+def one_line(message: str) -> str:
+    """``message`` with control characters escaped (a user's input may hold any), so the error
+    is one line on every terminal."""
+    return "".join(ch.encode("unicode_escape").decode("ascii") if ch.isspace() and ch != " " or
+                   (ord(ch) < 32 or 0x7f <= ord(ch) < 0xa0) else ch for ch in message)
+
+
 def debug_enabled() -> bool:
     return os.environ.get(DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -26,7 +33,7 @@ class FriendlyErrors(TyperGroup):
         except GanforgeError as exc:
             if debug_enabled():
                 raise
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {one_line(str(exc))}", err=True)
             raise typer.Exit(2) from None
 
 

@@ -36,7 +36,7 @@ def sample(
     z = _latents(n, info, seed, interpolate, dev)
     with torch.no_grad():
         images = generator(z, labels)
-    save_grid(images, out, nrow=n if interpolate and n <= 16 else None)
+    save_grid(images, out, nrow=n if interpolate and n <= 16 else None, make_parents=True)
     what = f" of class {label} ({info.class_names[label]})" if label is not None and info.class_names else ""
     typer.echo(f"wrote {n} samples{what} to {out}", err=True)
     typer.echo(str(out))

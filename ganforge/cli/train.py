@@ -45,7 +45,7 @@ def train(**values: Any) -> None:
             run_dir = api.train(arch, config_file=config_file, **given)
     except api.RunInterrupted as exc:
         typer.echo(f"\n{exc}", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(exc.exit_code) from None
     typer.echo(str(run_dir))
 
 

@@ -54,6 +54,12 @@ class InMemoryBatches:
                 "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
+        order = state["order"]
+        if not isinstance(order, torch.Tensor) or order.numel() != self.images.shape[0] or (
+                order.numel() and int(order.max()) >= self.images.shape[0]):
+            size = order.numel() if isinstance(order, torch.Tensor) else "?"
+            raise GanforgeError(f"the dataset has {self.images.shape[0]} images now but {size} when the "
+                                f"checkpoint was written; resume with the same data")
         self.epoch = int(state["epoch"])
         self.position = int(state["position"])
         self._order = state["order"].to(self.images.device)

@@ -10,13 +10,14 @@ import torch
 
 from ..errors import GanforgeError
 from .dataset import ImageData
+from ..memory import check_fits
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
 def load_image_folder(root: str, channels: Optional[int], size: int) -> ImageData:
     """Every readable image under ``root``, resized and centre-cropped to ``size`` pixels."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     base = Path(root)
     if not base.is_dir():
@@ -32,14 +33,17 @@ def load_image_folder(root: str, channels: Optional[int], size: int) -> ImageDat
         raise GanforgeError(f"no images found in {base} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
 
     mode = "L" if channels == 1 else "RGB"
+    # The decoded images, their stacked copy and the channels-first copy, at most.
+    check_fits(3 * len(files) * (1 if channels == 1 else 3) * size * size,
+               f"--image-size {size} ({len(files):,} image files in {base})", "--image-size")
     arrays, labels, skipped = [], [], 0
     for path, label in files:
         try:
             with Image.open(path) as im:
                 arrays.append(np.asarray(_center_square(im.convert(mode), size)))
             labels.append(label)
-        except (OSError, UnidentifiedImageError, ValueError):
-            skipped += 1
+        except Exception:  # noqa: BLE001 - PIL raises OSError, DecompressionBombError, SyntaxError,
+            skipped += 1  # EOFError... on malformed files: every unreadable file is skipped and counted
     if not arrays:
         raise GanforgeError(f"none of the {len(files)} image files in {base} could be read")
     stacked = torch.from_numpy(np.stack(arrays))

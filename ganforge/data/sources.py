@@ -14,6 +14,7 @@ from ..errors import GanforgeError
 from .dataset import ImageData
 from .folder import load_image_folder
 from .torchvision_files import load_cifar10, load_mnist_like
+from ..memory import check_fits, resize_bytes
 
 DIGITS = [str(i) for i in range(10)]
 
@@ -83,4 +84,10 @@ def load_dataset(name: str, root: str, image_size: Optional[int], channels: Opti
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise GanforgeError(f"unknown dataset '{name}'{hint} (available: {', '.join(names)})")
     data = DATASETS[name](root, channels)
-    return data if image_size is None else data.resized(image_size)
+    if image_size is None:
+        return data
+    n, c, h, w = data.images.shape
+    if (h, w) != (image_size, image_size):
+        check_fits(resize_bytes(n, c, image_size, h * w),
+                   f"--image-size {image_size} ({n:,} images of {c}x{image_size}x{image_size})", "--image-size")
+    return data.resized(image_size)

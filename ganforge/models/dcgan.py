@@ -113,3 +113,4 @@ class DCGAN(Architecture):
                                batchnorm=bool(o["d_batchnorm"]), num_classes=self._classes(spec))
         dcgan_init(d)
         return d
+

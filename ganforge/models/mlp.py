@@ -11,9 +11,8 @@ from ..interfaces import Architecture, InvalidSpec, ModelSpec, Option
 
 
 def _hidden(option) -> list[int]:
-    if isinstance(option, str):
-        option = option.split(",")
-    return [int(h) for h in option]
+    """Layer widths from "256,512" (ValueError when not integers)."""
+    return [int(h) for h in (option.split(",") if isinstance(option, str) else option)]
 
 
 class MLPGenerator(nn.Module):
@@ -65,10 +64,11 @@ class MLPGAN(Architecture):
             if not widths or min(widths) < 1:
                 raise InvalidSpec(f"{key}={spec.options[key]!r} must be comma-separated positive integers, "
                                   f"e.g. 256,512")
+        if not spec.options["dropout"] < 1:
+            raise InvalidSpec(f"dropout={spec.options['dropout']} must be below 1 (1 drops every unit)")
 
     def build_generator(self, spec: ModelSpec) -> nn.Module:
         return MLPGenerator(spec.latent_dim, spec.image_shape, _hidden(spec.options["g_hidden"]))
 
     def build_discriminator(self, spec: ModelSpec) -> nn.Module:
-        return MLPDiscriminator(spec.image_shape, _hidden(spec.options["d_hidden"]),
-                                float(spec.options["dropout"]))
+        return MLPDiscriminator(spec.image_shape, _hidden(spec.options["d_hidden"]), float(spec.options["dropout"]))

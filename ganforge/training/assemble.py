@@ -17,6 +17,7 @@ from ..errors import GanforgeError
 from ..interfaces import Architecture, Loss, ModelSpec
 from ..options import resolve_options
 from ..plugin_calls import build_networks, validate_spec
+from ..memory import network_memory_guard
 from .config import COMMAND_LINE, TrainConfig, plugin_defaults, read_toml, validate
 from .optim import make_optimizer
 from .plugins import RunPlugins, load_plugins
@@ -107,10 +108,12 @@ def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData
     where = plugins.architecture.found.where
     validate_spec(architecture, spec, where)
     torch.manual_seed(config.seed)
-    generator, discriminator = build_networks(architecture, spec, where)
-    memory_format = torch.channels_last if config.channels_last else torch.preserve_format
-    generator = generator.to(device, memory_format=memory_format)
-    discriminator = discriminator.to(device, memory_format=memory_format)
+    with network_memory_guard(f"building the networks of '{config.arch}'",
+                              "the architecture's width options (-O), --latent-dim or --image-size"):
+        generator, discriminator = build_networks(architecture, spec, where)
+        memory_format = torch.channels_last if config.channels_last else torch.preserve_format
+        generator = generator.to(device, memory_format=memory_format)
+        discriminator = discriminator.to(device, memory_format=memory_format)
     check_network_shapes(generator, discriminator, spec, device, where)
     return Run(
         config=config,

@@ -100,6 +100,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("sample_every", int, 500, "Save a fixed-noise sample grid every N iterations.", positive=True,
            resumable=True),
     Option("checkpoint_every", int, 1000, "Checkpoint every N iterations.", positive=True, resumable=True),
+    Option("keep_checkpoints", int, 3, "Keep the last K periodic checkpoints, newest first; 0 keeps all.",
+           resumable=True),
     Option("runs_dir", str, "runs", "Parent directory of run directories."),
     Option("run_name", str, None, "Run directory name (default: ARCH-DATE-TIME).", optional=True, flag="--name"),
 )
@@ -302,5 +304,11 @@ def validate(config: Any) -> None:
             raise GanforgeError(f"--{net}-momentum and --{net}-weight-decay must not be negative")
         if settings.nesterov and not settings.momentum > 0:
             raise GanforgeError(f"--{net}-nesterov needs a positive --{net}-momentum")
+    if config.keep_checkpoints < 0:
+        raise GanforgeError(f"--keep-checkpoints must be 0 (keep all) or more, got {config.keep_checkpoints}")
+    if not -2 ** 63 <= config.seed < 2 ** 63 - 1:
+        raise GanforgeError(f"--seed must fit in 64 bits (-2**63 to 2**63-2), got {config.seed}")
+    if config.run_name is not None and not config.run_name:
+        raise GanforgeError("--name must not be empty")
     if config.channels not in (None, 1, 3):
         raise GanforgeError(f"--channels must be 1 or 3, got {config.channels}")

@@ -9,7 +9,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 
@@ -58,7 +58,8 @@ class RunDriver:
         self.update = UpdateStep(run.generator, run.discriminator, run.g_optimizer, run.d_optimizer, run.loss,
                                  StepSettings.from_config(c, run.spec.num_classes), run.device)
         self.hooks = list(hooks)
-        self.stop_requested = False  # set from a signal handler: stop after the current step
+        self.stop_requested: Callable[[], bool] = lambda: False  # true: stop after the current step
+        self.interrupted = False  # run_steps returned early on a stop request
         self.last_record: dict = {}
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
@@ -66,7 +67,8 @@ class RunDriver:
 
     # -- the loop --------------------------------------------------------------------------
     def run_steps(self) -> dict:
-        """Train up to ``total_steps``; returns the last logged record."""
+        """Train up to ``total_steps`` (or until ``stop_requested()`` turns true after a step, with
+        ``interrupted`` set); returns the last logged record."""
         c = self.run.config
         try:
             for hook in self.hooks:
@@ -82,8 +84,9 @@ class RunDriver:
                     self._log()
                 for hook in self.hooks:
                     hook.on_step(self)
-                if self.stop_requested and self.step < self.total_steps:
-                    raise KeyboardInterrupt
+                if self.step < self.total_steps and self.stop_requested():
+                    self.interrupted = True
+                    return self.last_record
             for hook in self.hooks:
                 hook.on_end(self)
         finally:

@@ -110,7 +110,8 @@ class Checkpoints(Hook):
 
     def save(self, driver: RunDriver, periodic: bool) -> None:
         driver.check_finite()  # never replace a good checkpoint with a diverged one
-        save_checkpoint(driver.run_dir, driver.state_dict(), driver.step, keep_periodic=periodic)
+        save_checkpoint(driver.run_dir, driver.state_dict(), driver.step, keep_periodic=periodic,
+                        keep=driver.run.config.keep_checkpoints)
         run = driver.run
         info = GeneratorInfo(run.config.arch, run.spec, run.config.latent_prior,
                              run.data.class_names if run.spec.num_classes else None)

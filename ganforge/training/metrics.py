@@ -5,24 +5,57 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..files import atomic_write, atomic_write_text, writing
+
 
 class MetricsLog:
+    """Appends one JSON line per record. The file is opened for each record, so a run directory
+    that vanished or a full disk is reported at the next record (as a GanforgeError naming the
+    file) instead of writing into a deleted file."""
+
     def __init__(self, path: Path):
         self.path = path
-        self._file = path.open("a", encoding="utf-8")
+        with writing(path):
+            path.open("a", encoding="utf-8").close()
 
     def write(self, record: dict) -> None:
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        with writing(self.path):
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
 
     def close(self) -> None:
-        self._file.close()
+        pass
 
 
 def read_metrics(path: Path) -> list[dict]:
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [r for r in map(_parse_line, lines) if r is not None]
+
+
+def truncate_metrics(path: Path, step: int) -> int:
+    """Drop records logged after ``step`` (and lines cut short by a crash), so a run resumed
+    from a checkpoint at ``step`` does not log steps step+1... twice. Returns how many records
+    were dropped. The file is rewritten atomically, and only when something must go."""
+    if not path.is_file():
+        return 0
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = [line for line in text.splitlines() if line.strip()]
+    kept = [line for line, record in zip(lines, map(_parse_line, lines))
+            if record is not None and isinstance(record.get("step"), int) and record["step"] <= step]
+    if len(kept) == len(lines) and (not text or text.endswith("\n")):
+        return 0
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+    return len(lines) - len(kept)
+
+
+def _parse_line(line: str):
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 #: Record keys that are not curves of the loss plot.
@@ -59,6 +92,8 @@ def plot_losses(records: list[dict], out: Path) -> Path | None:
         bottom.grid(alpha=0.3)
     axes[-1][0].set_xlabel("step")
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    try:
+        atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(fig)
     return out
