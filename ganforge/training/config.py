@@ -151,13 +151,13 @@ def validate(config: TrainConfig) -> None:
     if config.epochs is None and (config.steps is None or config.steps <= 0):
         raise GanforgeError(f"--steps must be positive, got {config.steps}")
     if config.epochs is not None and not (0 < config.epochs < math.inf):
-        raise GanforgeError(f"--epochs must be a positive finite number, got {config.epochs}")
+        raise GanforgeError(f"--epochs must be positive and finite, got {config.epochs}")
     if not config.run_name and config.run_name is not None:
         raise GanforgeError("--name must not be empty")
     for net in ("g", "d"):
         lr = getattr(config, f"{net}_lr")
         if not 0 < lr < math.inf:
-            raise GanforgeError(f"--{net}-lr must be a positive finite number, got {lr}")
+            raise GanforgeError(f"--{net}-lr must be positive and finite, got {lr}")
         momentum, betas = getattr(config, f"{net}_momentum"), getattr(config, f"{net}_betas")
         if not 0 <= momentum < math.inf:
             raise GanforgeError(f"--{net}-momentum must be a finite number >= 0, got {momentum}")
