@@ -41,3 +41,19 @@ def make_distribution(tmp_path, monkeypatch):
         return site
 
     return make
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", help="also run the tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked slow (fault injection with 25 kill/resume trials, 1,000+ fuzz inputs) run
+    with --run-slow or -m slow; the default suite stays a few minutes."""
+    expression = config.option.markexpr or ""
+    if config.getoption("--run-slow") or ("slow" in expression and "not slow" not in expression):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow or -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

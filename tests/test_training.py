@@ -50,7 +50,8 @@ def test_run_directory_contents(tmp_path):
     assert [r["step"] for r in records] == [1, 2, 3, 4]
     assert {"d_loss", "g_loss", "d_acc_real", "d_acc_fake", "img_per_s", "epoch"} <= set(records[0])
     assert sorted(p.name for p in (d / "samples").iterdir()) == ["step-000002.png", "step-000004.png"]
-    assert sorted(p.name for p in (d / "checkpoints").glob("*.pt")) == ["latest.pt", "step-000002.pt"]
+    assert sorted(p.name for p in (d / "checkpoints").iterdir()) == [
+        "latest.pt", "latest.pt.sha256", "step-000002.pt", "step-000002.pt.sha256"]
     assert (d / "losses.png").stat().st_size > 1000
     assert (d / "generator.safetensors").is_file()
 
