@@ -32,7 +32,8 @@ from ganforge.data import sources
 from ganforge.data.dataset import ImageData
 from ganforge.data.folder import load_image_folder
 from ganforge.errors import GanforgeError
-from ganforge.training.loop import Trainer
+from ganforge.training.driver import RunDriver
+from ganforge.training.hooks import Checkpoints
 
 FAST = settings(max_examples=int(os.environ.get("GANFORGE_FUZZ_EXAMPLES", "12")), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -55,13 +56,14 @@ def small_digits(root, channels):
 
 @pytest.fixture
 def fast_runs(monkeypatch):
-    def one_iteration(self, progress=None, stop=None):
-        self.iteration()
-        self.checkpoint(periodic=False)
+    def one_iteration(self):
+        self.update(self.batches, self.step)
+        self.step += 1
+        next(h for h in self.hooks if isinstance(h, Checkpoints)).save(self, periodic=False)
         return {}
 
     monkeypatch.setitem(sources.DATASETS, "mnist-5k", small_digits)
-    monkeypatch.setattr(Trainer, "train", one_iteration)
+    monkeypatch.setattr(RunDriver, "run_steps", one_iteration)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

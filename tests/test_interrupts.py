@@ -16,7 +16,7 @@ from ganforge.cli.app import app
 from ganforge.training import checkpoint as checkpoint_module
 from ganforge.training.checkpoint import find_checkpoint
 from ganforge.training.interrupts import StopOnSignal
-from ganforge.training.loop import Trainer
+from ganforge.training.driver import RunDriver
 
 TINY = ["-O", "ngf=4", "-O", "ndf=4", "--batch-size", "8", "--log-every", "1", "--sample-every", "100",
         "--device", "cpu", "--name", "run"]
@@ -37,14 +37,15 @@ def test_first_signal_sets_the_flag_second_raises_and_handlers_come_back():
 
 
 def signal_at_step(monkeypatch, step, signum):
-    iteration = Trainer.iteration
+    update = RunDriver._update
 
     def iterate(self):
-        iteration(self)
-        if self.step == step:
+        values = update(self)
+        if self.step + 1 == step:  # the step just computed; the driver counts it next
             os.kill(os.getpid(), signum)
+        return values
 
-    monkeypatch.setattr(Trainer, "iteration", iterate)
+    monkeypatch.setattr(RunDriver, "_update", iterate)
 
 
 def steps_logged(run):

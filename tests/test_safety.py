@@ -16,7 +16,7 @@ from ganforge.memory import GIB, available_memory, check_fits
 from ganforge.errors import GanforgeError
 from ganforge.training import checkpoint as checkpoint_module
 from ganforge.training.checkpoint import find_checkpoint
-from ganforge.training.loop import Trainer
+from ganforge.training.driver import RunDriver
 
 TINY = ["-O", "ngf=4", "-O", "ndf=4", "--batch-size", "8", "--log-every", "1", "--sample-every", "4",
         "--checkpoint-every", "2", "--device", "cpu"]
@@ -170,14 +170,15 @@ def test_a_full_disk_during_training_is_one_line_and_keeps_the_checkpoints(tmp_p
 
 
 def remove_at_step(monkeypatch, step, which):
-    iteration = Trainer.iteration
+    update = RunDriver._update
 
     def iterate(self):
-        iteration(self)
-        if self.step == step:
+        values = update(self)
+        if self.step + 1 == step:  # the step just computed; the driver counts it next
             shutil.rmtree(self.run_dir / which if which else self.run_dir)
+        return values
 
-    monkeypatch.setattr(Trainer, "iteration", iterate)
+    monkeypatch.setattr(RunDriver, "_update", iterate)
 
 
 def test_run_directory_removed_mid_run_is_one_line(tmp_path, monkeypatch):
