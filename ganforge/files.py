@@ -134,3 +134,9 @@ def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: f.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def checksum_path(path: Path | str) -> Path:
+    """The sidecar holding ``path``'s sha256: ``NAME.sha256`` beside it."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")

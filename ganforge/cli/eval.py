@@ -112,12 +112,12 @@ def _inception_report(generator, info, run_dir, n, seed, dev) -> dict:
 
 
 def _sha256(path: Path) -> str:
-    from ..evaluation.cache import sha256_file
+    from ..files import sha256_file
 
     return sha256_file(path)
 
 
 def _write_json(path: Path, report: dict) -> None:
-    from ..evaluation.cache import atomic_write
+    from ..files import atomic_write
 
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))

@@ -7,11 +7,11 @@ does not match (truncated, edited, half-written by a killed process) counts as m
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Optional
+
+from ..files import atomic_write, checksum_path, sha256_file
 
 CACHE_ENV = "GANFORGE_CACHE_DIR"
 
@@ -25,18 +25,6 @@ def cache_dir() -> Path:
     return base / "ganforge"
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def checksum_path(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
-
-
 def verified_digest(path: Path) -> Optional[str]:
     """The file's sha256 if it exists and matches its sidecar checksum, else None."""
     try:
@@ -47,25 +35,12 @@ def verified_digest(path: Path) -> Optional[str]:
     return actual if actual == expected else None
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file next to ``path``, then move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_with_checksum(path: Path, write: Callable[[Path], None]) -> str:
     """Write ``path`` atomically, then its checksum sidecar; returns the sha256.
 
     The data file goes first: a crash between the two leaves a stale or missing checksum, which
     reads as a corrupt entry and is rebuilt, never as a wrong file accepted."""
-    atomic_write(path, write)
+    atomic_write(path, write, make_parents=True)
     digest = sha256_file(path)
     atomic_write(checksum_path(path), lambda tmp: tmp.write_text(digest + "\n"))
     return digest

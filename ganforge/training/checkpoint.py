@@ -19,20 +19,15 @@ from typing import Callable, Optional
 import torch
 
 from ..errors import GanforgeError
-from ..files import atomic_write, atomic_write_text, remove_temp_files, sha256_file, writing
+from ..files import atomic_write, atomic_write_text, checksum_path, remove_temp_files, sha256_file, writing
 from .rundir import CHECKPOINTS_DIR, LATEST_CHECKPOINT, is_periodic_checkpoint, periodic_checkpoint_name
 
-CHECKSUM_SUFFIX = ".sha256"
 DEFAULT_KEEP = 3
 REQUIRED_KEYS = ("step", "generator", "discriminator", "g_optimizer", "d_optimizer")
 
 
 class CorruptCheckpoint(Exception):
     """A checkpoint file that cannot be trusted; the message says why."""
-
-
-def checksum_path(path: Path) -> Path:
-    return path.with_name(path.name + CHECKSUM_SUFFIX)
 
 
 def _write_checksum(path: Path, digest: str) -> None:

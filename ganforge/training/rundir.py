@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from ..errors import GanforgeError
-from ..files import atomic_write, atomic_write_text, output_error, remove_temp_files, writing  # noqa: F401
+from ..files import atomic_write_text, output_error, remove_temp_files, writing
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
