@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -23,10 +23,14 @@ def bench_train(
     steps: int = typer.Option(5, min=1, help="Iterations per timed block."),
     repeats: int = typer.Option(3, min=1, help="Timed blocks per contender (interleaved rounds)."),
     warmup: int = typer.Option(2, min=0, help="Untimed iterations per contender first."),
+    variant: Optional[List[str]] = typer.Option(
+        None, "--variant", help="A speed option to time alone as KEY=VALUE, e.g. channels_last=true "
+                                "(repeatable; default: channels_last, precision=bf16, compile=networks, "
+                                "reuse_fake=false). '--variant none' times the defaults only."),
     json_path: Optional[str] = typer.Option(None, "--json", help="Also write every measurement as JSON."),
 ) -> None:
     """Images/second of the baseline, of ganforge with its defaults and with each speed option alone."""
-    from ..bench.train_throughput import DEFAULT, run_benchmark
+    from ..bench.train_throughput import DEFAULT, SPEED_VARIANTS, run_benchmark
     from ..devices import resolve_device
 
     if image_size not in IMAGE_SIZES:
@@ -40,8 +44,9 @@ def bench_train(
     def log(message: str) -> None:
         typer.echo(message, err=True)
 
+    variants = SPEED_VARIANTS if not variant else _variants(variant)
     report = run_benchmark(resolved, batch_size=batch_size, image_size=image_size, channels=channels,
-                           width=width, steps=steps, repeats=repeats, warmup=warmup, log=log)
+                           width=width, steps=steps, repeats=repeats, warmup=warmup, variants=variants, log=log)
     if json_path:
         with open(json_path, "w") as f:
             json.dump(report.to_dict(), f, indent=2)
@@ -83,3 +88,19 @@ def _print_table(report, title: str, rich: bool) -> None:
     for row in rows:
         typer.echo(line(row))
     typer.echo("img/s: per block of steps; vs baseline and TFLOP/s: from the medians")
+
+
+def _variants(items: List[str]) -> list[dict]:
+    """--variant KEY=VALUE items as one-option overrides, each value checked as the option's kind."""
+    from ..training.config import OPTIONS_BY_NAME, coerce
+
+    if items == ["none"]:
+        return []
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in OPTIONS_BY_NAME:
+            raise GanforgeError(f"--variant takes a training option as KEY=VALUE (e.g. channels_last=true), got '{item}'")
+        out.append({key: coerce(OPTIONS_BY_NAME[key], value.strip(), "--variant")})
+    return out
