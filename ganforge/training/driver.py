@@ -127,6 +127,12 @@ class RunDriver:
         if not bool(finite):
             self._log()
 
+    @property
+    def output_generator(self) -> torch.nn.Module:
+        """The generator that samples, evaluation and the exported file use (the trained one;
+        an averaged copy where a hook provides one)."""
+        return self.run.generator
+
     # -- checkpointed state ------------------------------------------------------------------
     def state_dict(self) -> dict:
         r = self.run

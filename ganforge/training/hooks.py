@@ -86,7 +86,7 @@ class SampleGrids(Hook):
             self.save(driver)
 
     def save(self, driver: RunDriver) -> Path:
-        G = driver.run.generator
+        G = driver.output_generator
         G.eval()
         with torch.no_grad():
             images = G(self.z, self.labels)
@@ -115,7 +115,7 @@ class Checkpoints(Hook):
         run = driver.run
         info = GeneratorInfo(run.config.arch, run.spec, run.config.latent_prior,
                              run.data.class_names if run.spec.num_classes else None)
-        export_generator(run.generator, info, driver.run_dir / GENERATOR_FILE)
+        export_generator(driver.output_generator, info, driver.run_dir / GENERATOR_FILE)
         self.written += 1
 
 
