@@ -28,6 +28,9 @@ COMPILE_CHOICES = ("none", "networks", "cudagraphs")
 #: Optimizer names; ``optim.py`` maps each to its torch class.
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 NETWORKS = ("g", "d")
+#: Above this a learning rate or weight decay is a typo, and the optimizers' float32 arithmetic
+#: overflows near 1e38 with an error that names no option.
+MAX_RATE = 1e3
 
 
 @dataclass(frozen=True)
@@ -298,6 +301,11 @@ def validate(config: Any) -> None:
             raise GanforgeError(f"--{net}-optimizer must be one of {', '.join(OPTIMIZERS)}, got '{settings.name}'")
         if not settings.lr > 0:
             raise GanforgeError(f"--{net}-lr must be positive, got {settings.lr}")
+        if not settings.lr <= MAX_RATE or not settings.weight_decay <= MAX_RATE:
+            raise GanforgeError(f"--{net}-lr and --{net}-weight-decay must be at most {MAX_RATE:g} "
+                                f"(got {settings.lr:g} and {settings.weight_decay:g})")
+        if not settings.momentum < 1:
+            raise GanforgeError(f"--{net}-momentum must be below 1, got {settings.momentum:g}")
         if not all(0 <= b < 1 for b in settings.betas):
             raise GanforgeError(f"--{net}-betas values must be in [0, 1), got {settings.betas}")
         if settings.momentum < 0 or settings.weight_decay < 0:
