@@ -68,7 +68,7 @@ def plot_evaluations(records: list[dict], out: Path) -> Optional[Path]:
             ax.axhline(math.log(10), color="grey", linestyle=":", linewidth=1)
         if best and key in best[-1]:
             ax.plot([best[-1]["step"]], [best[-1][key]], marker="*", markersize=12, color="gold",
-                    markeredgecolor="black", linestyle="none", label=f"best (step {best[-1]['step']})")
+                    markeredgecolor="black", linestyle="none", label=f"best checkpoint (step {best[-1]['step']})")
         for w in warnings:
             ax.axvline(w["step"], color="red", alpha=0.3, linewidth=1)
         ax.set_title(f"{title} ({note})", fontsize="medium")
@@ -77,7 +77,8 @@ def plot_evaluations(records: list[dict], out: Path) -> Optional[Path]:
             ax.legend(fontsize="small")
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    for ax in axes[-1]:
+    for ax in list(axes.flat)[:len(panels)][-columns:]:  # the lowest visible panel of each column
+        ax.tick_params(labelbottom=True)
         ax.set_xlabel("step")
     if warnings:
         fig.suptitle("red lines: health warnings (see metrics.jsonl)", fontsize="small")

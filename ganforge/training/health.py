@@ -21,6 +21,10 @@ from .driver import Hook, RunDriver
 
 #: Steps between sample-diversity checks (when evaluation, which watches class coverage, is off).
 DIVERSITY_EVERY = 100
+#: A generator's samples start out alike (eval-mode batch norm of a fresh network: a tiny dcgan had
+#: 0.2% of real images' diversity at step 5, 10% at step 50), so "no diversity at all" is judged
+#: only from this step on; a sharp drop from the peak is judged at any time.
+DIVERSITY_FLOOR_AFTER = 500
 DIVERSITY_SAMPLES = 64
 REPEAT_AFTER_CHECKS = 20
 #: A collapse is said again when its value falls below this fraction of the value last said.
@@ -36,8 +40,10 @@ def mean_pairwise_distance(images: torch.Tensor) -> float:
 class HealthMonitor(Hook):
     name = "health"
 
-    def __init__(self, diversity_every: Optional[int] = DIVERSITY_EVERY, samples: int = DIVERSITY_SAMPLES):
+    def __init__(self, diversity_every: Optional[int] = DIVERSITY_EVERY, samples: int = DIVERSITY_SAMPLES,
+                 floor_after: int = DIVERSITY_FLOOR_AFTER):
         self.diversity_every = diversity_every  # None: off
+        self.floor_after = floor_after
         self.samples = samples
         self.window: list[tuple[float, float]] = []
         self.active: dict[str, dict] = {}
@@ -71,7 +77,9 @@ class HealthMonitor(Hook):
     def on_step(self, driver: RunDriver) -> None:
         if self.diversity_every and driver.step % self.diversity_every == 0 and self.real_distance > 0:
             ratio = self.diversity(driver.output_generator) / self.real_distance
-            self._watch_collapse(driver, "diversity", ratio, rules.diversity_collapse)
+            floor = rules.DIVERSITY_FLOOR if driver.step >= self.floor_after else 0.0
+            self._watch_collapse(driver, "diversity", ratio,
+                                 lambda value, peak, step: rules.diversity_collapse(value, peak, step, floor))
 
     def on_record(self, driver: RunDriver, record: dict) -> None:
         coverage = record.get("eval_class_coverage")
