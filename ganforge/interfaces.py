@@ -156,6 +156,10 @@ class Loss(abc.ABC):
     description: ClassVar[str] = ""
     #: Training defaults this loss wants (TrainConfig field names), e.g. ``{"d_steps": 5}``.
     defaults: ClassVar[Mapping[str, Any]] = {}
+    #: D's loss when it cannot tell real from fake (all logits 0), for losses whose D loss is 0 at
+    #: best (cross-entropy: 2 ln 2): the health monitor then warns when D's loss stays near 0, D
+    #: winning outright. None (the default, e.g. a Wasserstein critic): not judged.
+    discriminator_loss_at_chance: ClassVar[Optional[float]] = None
 
     @abc.abstractmethod
     def discriminator_loss(self, batch: DiscriminatorBatch) -> LossResult:

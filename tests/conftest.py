@@ -43,6 +43,25 @@ def make_distribution(tmp_path, monkeypatch):
     return make
 
 
+@pytest.fixture(scope="session")
+def classifier_cache(tmp_path_factory):
+    """One digit classifier per test session, trained into a temporary cache directory."""
+    from ganforge.evaluation.classifier import load_or_train_classifier
+
+    root = tmp_path_factory.mktemp("ganforge-cache")
+    load_or_train_classifier(root=root)  # the one training of the session
+    return root
+
+
+@pytest.fixture
+def digit_cache_env(classifier_cache, monkeypatch):
+    """Point GANFORGE_CACHE_DIR (this process and its subprocesses) at the session's classifier."""
+    from ganforge.evaluation.cache import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(classifier_cache))
+    return classifier_cache
+
+
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="also run the tests marked slow")
 

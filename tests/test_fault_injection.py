@@ -23,10 +23,12 @@ from ganforge.files import WRITE_DELAY_ENV
 STEPS = 12
 TRAIN = ["-m", "ganforge", "train", "dcgan", "-O", "ngf=4", "-O", "ndf=4", "--batch-size", "8",
          "--steps", str(STEPS), "--checkpoint-every", "1", "--log-every", "1", "--sample-every", "4",
-         "--device", "cpu", "--seed", "7", "--name", "run"]
+         "--device", "cpu", "--seed", "7", "--name", "run",
+         # evaluation (with its best checkpoint) and the health monitor must not break exactness
+         "--eval-every", "4", "--eval-n", "40"]
 TIMING_FIELDS = {"img_per_s"}
 WRITE_DELAY_S = 0.03
-COMPARED = ("step", "generator", "discriminator", "g_optimizer", "d_optimizer", "rng", "batches")
+COMPARED = ("step", "generator", "discriminator", "g_optimizer", "d_optimizer", "rng", "batches", "hooks")
 
 
 def environment(delay: bool) -> dict:
@@ -194,14 +196,14 @@ def kill_resume_trials(tmp_path: Path, trials: int, seed: int, in_process: bool)
     return report
 
 
-def test_killed_and_resumed_runs_end_exactly_like_an_uninterrupted_one(tmp_path):
+def test_killed_and_resumed_runs_end_exactly_like_an_uninterrupted_one(tmp_path, digit_cache_env):
     report = kill_resume_trials(tmp_path, trials=2, seed=1, in_process=True)
     assert report["differed"] == 0, report["events"]
     assert report["kills"] >= 1, report["events"]
 
 
 @pytest.mark.slow
-def test_twenty_five_kill_resume_trials(tmp_path):
+def test_twenty_five_kill_resume_trials(tmp_path, digit_cache_env):
     report = kill_resume_trials(tmp_path, trials=25, seed=2026, in_process=False)
     assert report["differed"] == 0, report["events"]
     assert report["mid_write_kills"] >= 5, report["events"]

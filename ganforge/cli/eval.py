@@ -10,6 +10,7 @@ import typer
 from ..errors import GanforgeError
 
 EVAL_FILE = "eval.json"
+BEST_EVAL_FILE = "eval-best.json"
 DEFAULT_METRICS = "fid,kid,pr,coverage,label_accuracy,memorization"
 
 
@@ -23,6 +24,8 @@ def eval_command(
     seed: int = typer.Option(0, help="Seed for the latents and the KID subsets."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
     device: str = typer.Option("cpu", help="auto, cpu, cuda, cuda:N or mps."),
+    best: bool = typer.Option(False, "--best", help="Measure the run's best generator (generator-best.safetensors, "
+                              "kept by --eval-every); writes eval-best.json."),
 ) -> None:
     """Measure a generator: FID-digits, KID, precision/recall, class coverage, label accuracy and a
     memorization check, with real-vs-real (floor) and untrained-generator (ceiling) rows. Writes
@@ -34,8 +37,10 @@ def eval_command(
     from ..devices import resolve_device
     from ..generator_file import load_generator
 
+    from .sample import best_generator
+
     dev = resolve_device(device)
-    generator, info = load_generator(source, dev)
+    generator, info = load_generator(best_generator(source) if best else source, dev)
     run_dir = source if source.is_dir() else None
     if "inception" in names:
         if len(names) > 1:
@@ -43,7 +48,10 @@ def eval_command(
         report = _inception_report(generator, info, run_dir, n, seed, dev)
     else:
         report = _digit_report(generator, info, run_dir, names, metrics != DEFAULT_METRICS, n, seed, dev)
-    out = run_dir / EVAL_FILE if run_dir is not None else source.with_name(source.stem + "." + EVAL_FILE)
+    if run_dir is not None:
+        out = run_dir / (BEST_EVAL_FILE if best else EVAL_FILE)
+    else:
+        out = source.with_name(source.stem + "." + EVAL_FILE)
     _write_json(out, report)
     if as_json:
         typer.echo(json.dumps(report, indent=2))

@@ -18,6 +18,8 @@ def sample(
     seed: int = typer.Option(0, help="Random seed for z."),
     interpolate: bool = typer.Option(False, help="A latent walk from seed to seed+1 instead of random draws."),
     device: str = typer.Option("cpu", help="auto, cpu, cuda, cuda:N or mps."),
+    best: bool = typer.Option(False, "--best", help="Sample the run's best generator (generator-best.safetensors, "
+                              "kept by --eval-every) instead of its latest."),
 ) -> None:
     """Write a grid of generated images. Example: ganforge sample runs/cgan-... --label 8"""
     if n <= 0:
@@ -31,7 +33,7 @@ def sample(
     from ..images import save_grid
 
     dev = resolve_device(device)
-    generator, info = load_generator(source, dev)
+    generator, info = load_generator(best_generator(source) if best else source, dev)
     labels = _labels(label, n, info, dev)
     z = _latents(n, info, seed, interpolate, dev)
     with torch.no_grad():
@@ -40,6 +42,18 @@ def sample(
     what = f" of class {label} ({info.class_names[label]})" if label is not None and info.class_names else ""
     typer.echo(f"wrote {n} samples{what} to {out}", err=True)
     typer.echo(str(out))
+
+
+def best_generator(run_dir: Path) -> Path:
+    """``run_dir``'s generator-best.safetensors, or a one-line error saying why there is none."""
+    from ..training.rundir import BEST_GENERATOR_FILE
+
+    if not run_dir.is_dir():
+        raise GanforgeError(f"--best needs a run directory, got '{run_dir}'")
+    path = run_dir / BEST_GENERATOR_FILE
+    if not path.is_file():
+        raise GanforgeError(f"{run_dir} has no {BEST_GENERATOR_FILE} (it is kept by runs trained with --eval-every)")
+    return path
 
 
 def _labels(label: Optional[int], n: int, info, device):

@@ -1,11 +1,15 @@
 """The built-in loss plugins, registered through ganforge's own entry points."""
 
+import math
+
 from ..interfaces import DiscriminatorBatch, GeneratorBatch, Loss
 from . import functional as L
 
 
 class _LogitLoss(Loss):
     """A loss on logits (D's output is log-odds of "real"): D's accuracy means something."""
+
+    discriminator_loss_at_chance = 2 * math.log(2)  # the cross-entropy of D(x) = D(G(z)) = 1/2
 
     def discriminator_metrics(self, batch: DiscriminatorBatch):
         return {**super().discriminator_metrics(batch),
@@ -34,6 +38,7 @@ class NonSaturating(_LogitLoss):
 
 class LeastSquares(Loss):
     description = "Least-squares GAN (LSGAN) with targets 1 for real and 0 for fake"
+    discriminator_loss_at_chance = 0.5  # 1/2 (0 - 1)^2 + 1/2 0^2
 
     def discriminator_loss(self, batch: DiscriminatorBatch):
         return L.discriminator_least_squares(batch.real_logits, batch.fake_logits)

@@ -18,6 +18,7 @@ from ..interfaces import Architecture, Loss, ModelSpec
 from ..options import resolve_options
 from ..plugin_calls import build_networks, validate_spec
 from ..memory import network_memory_guard
+from .monitor_options import validate_monitoring_spec
 from .config import COMMAND_LINE, TrainConfig, plugin_defaults, read_toml, validate
 from .optim import make_optimizer
 from .plugins import RunPlugins, load_plugins
@@ -107,6 +108,7 @@ def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData
         raise GanforgeError(f"--compile cudagraphs needs a CUDA device, not {device}; use --compile networks")
     where = plugins.architecture.found.where
     validate_spec(architecture, spec, where)
+    validate_monitoring_spec(config, spec.num_classes, data.class_names)
     torch.manual_seed(config.seed)
     with network_memory_guard(f"building the networks of '{config.arch}'",
                               "the architecture's width options (-O), --latent-dim or --image-size"):

@@ -41,6 +41,17 @@ def save_checkpoint(run_dir: Path, state: dict, step: int, keep_periodic: bool,
     ``keep``: how many periodic checkpoints to keep, newest first (None or 0: all of them).
     """
     latest = run_dir / CHECKPOINTS_DIR / LATEST_CHECKPOINT
+    digest = write_checkpoint(latest, state)
+    if keep_periodic:
+        periodic = latest.with_name(periodic_checkpoint_name(step))
+        atomic_write(periodic, lambda tmp: shutil.copyfile(latest, tmp))
+        _write_checksum(periodic, digest)
+        prune_periodic(latest.parent, keep)
+    return latest
+
+
+def write_checkpoint(path: Path, state: dict) -> str:
+    """Write one checkpoint file atomically, then its checksum; returns the sha256."""
     digest = ""
 
     def write(tmp: Path) -> None:
@@ -48,14 +59,9 @@ def save_checkpoint(run_dir: Path, state: dict, step: int, keep_periodic: bool,
         torch.save(state, tmp)
         digest = sha256_file(tmp)
 
-    atomic_write(latest, write)
-    _write_checksum(latest, digest)
-    if keep_periodic:
-        periodic = latest.with_name(periodic_checkpoint_name(step))
-        atomic_write(periodic, lambda tmp: shutil.copyfile(latest, tmp))
-        _write_checksum(periodic, digest)
-        prune_periodic(latest.parent, keep)
-    return latest
+    atomic_write(path, write)
+    _write_checksum(path, digest)
+    return digest
 
 
 def periodic_checkpoints(directory: Path) -> list[Path]:
@@ -156,3 +162,10 @@ def set_rng_state(state: dict, device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def untouched_rng(device: torch.device):
+    """A context in which random draws leave the training RNG streams (CPU, and the device's on
+    CUDA) as they were: evaluations and health checks inside it keep resume exact."""
+    devices = [device] if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices)

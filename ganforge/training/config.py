@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..errors import GanforgeError, InvalidPluginError
+from .monitor_options import (BEST_METRICS, DEFAULT_BEST_METRIC, DEFAULT_EVAL_METRICS, DEFAULT_EVAL_N, NO_BEST,
+                              TENSORBOARD_HINT, validate_monitoring)
 
 LATENT_PRIORS = ("normal", "uniform")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -105,6 +107,20 @@ OPTIONS: tuple[Option, ...] = (
     Option("checkpoint_every", int, 1000, "Checkpoint every N iterations.", positive=True, resumable=True),
     Option("keep_checkpoints", int, 3, "Keep the last K periodic checkpoints, newest first; 0 keeps all.",
            resumable=True),
+    Option("eval_every", int, None, "Measure the generator (FID-digits, coverage... see `ganforge eval`) every N "
+           "iterations and at the end, into metrics.jsonl; digit datasets only (default: off).", optional=True,
+           positive=True, resumable=True),
+    Option("eval_n", int, DEFAULT_EVAL_N, "Generated samples per evaluation during training.", positive=True,
+           resumable=True),
+    Option("eval_metrics", str, DEFAULT_EVAL_METRICS, "Metrics of --eval-every, comma-separated: "
+           f"{DEFAULT_EVAL_METRICS}.", resumable=True),
+    Option("best_metric", str, None, f"With --eval-every: keep checkpoints/best.pt and generator-best.safetensors "
+           f"for the best value of {', '.join(BEST_METRICS)} (default: {DEFAULT_BEST_METRIC}), or {NO_BEST}.",
+           optional=True, resumable=True),
+    Option("health", bool, True, "Warn about a discriminator that wins outright, non-finite losses and mode "
+           "collapse (progress output and metrics.jsonl).", resumable=True),
+    Option("tensorboard", bool, False, "Also log scalars and sample grids for TensorBoard into RUN/tensorboard "
+           f"({TENSORBOARD_HINT}).", resumable=True),
     Option("runs_dir", str, "runs", "Parent directory of run directories."),
     Option("run_name", str, None, "Run directory name (default: ARCH-DATE-TIME).", optional=True, flag="--name"),
 )
@@ -320,3 +336,4 @@ def validate(config: Any) -> None:
         raise GanforgeError("--name must not be empty")
     if config.channels not in (None, 1, 3):
         raise GanforgeError(f"--channels must be 1 or 3, got {config.channels}")
+    validate_monitoring(config)

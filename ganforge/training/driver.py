@@ -6,7 +6,6 @@ holds everything a checkpoint must restore. Nothing here knows the architecture 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -18,6 +17,7 @@ from ..errors import GanforgeError
 from .assemble import Run
 from .checkpoint import rng_state, set_rng_state
 from .failures import explain
+from .health_checks import non_finite_message
 from .step import StepSettings, UpdateStep
 
 
@@ -35,6 +35,9 @@ class Hook:
     def on_step(self, driver: "RunDriver") -> None: ...
 
     def on_log(self, driver: "RunDriver", record: dict) -> None: ...
+
+    def on_record(self, driver: "RunDriver", record: dict) -> None:
+        """A record another hook published (an evaluation, a health warning), not a training log."""
 
     def on_end(self, driver: "RunDriver") -> None: ...
 
@@ -113,10 +116,15 @@ class RunDriver:
         self.last_record = record
         for hook in self.hooks:
             hook.on_log(self, record)
-        bad = sorted(k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v))
-        if bad:
-            raise NonFiniteLoss(f"step {self.step}: {', '.join(bad)} became {record[bad[0]]}; the run stopped "
-                                f"and keeps its last checkpoint (try a lower learning rate or another loss)")
+        problem = non_finite_message(record)
+        if problem:
+            raise NonFiniteLoss(problem)
+
+    def publish(self, record: dict) -> None:
+        """Hand a hook's own record (it carries "step") to every hook: the metrics file writes it,
+        the progress output shows warnings, TensorBoard logs it."""
+        for hook in self.hooks:
+            hook.on_record(self, record)
 
     def check_finite(self) -> None:
         """Raise NonFiniteLoss when a metric accumulated since the last log is not finite (one

@@ -11,9 +11,10 @@ from ..generator_file import GENERATOR_FILE, GeneratorInfo, export_generator, sa
 from ..images import save_grid
 from .checkpoint import save_checkpoint
 from .driver import Hook, RunDriver
+from .eval_plot import plot_evaluations, record_line
 from .metrics import MetricsLog, plot_losses, read_metrics
 from .progress import Progress
-from .rundir import LOSS_PLOT, METRICS_FILE, SAMPLES_DIR
+from .rundir import EVALUATION_PLOT, LOSS_PLOT, METRICS_FILE, SAMPLES_DIR
 
 GRID_SAMPLES = 64
 GRID_COLUMNS = 8
@@ -31,6 +32,9 @@ class MetricsFile(Hook):
         self.log = MetricsLog(driver.run_dir / METRICS_FILE)
 
     def on_log(self, driver: RunDriver, record: dict) -> None:
+        self.log.write(record)
+
+    def on_record(self, driver: RunDriver, record: dict) -> None:
         self.log.write(record)
 
     def close(self) -> None:
@@ -51,6 +55,11 @@ class ProgressBar(Hook):
 
     def on_log(self, driver: RunDriver, record: dict) -> None:
         self.progress.update(driver.step, record)
+
+    def on_record(self, driver: RunDriver, record: dict) -> None:
+        line = record_line(record)
+        if line:
+            self.progress.note(line)
 
     def close(self) -> None:
         if self.progress is not None:
@@ -112,19 +121,42 @@ class Checkpoints(Hook):
         driver.check_finite()  # never replace a good checkpoint with a diverged one
         save_checkpoint(driver.run_dir, driver.state_dict(), driver.step, keep_periodic=periodic,
                         keep=driver.run.config.keep_checkpoints)
-        run = driver.run
-        info = GeneratorInfo(run.config.arch, run.spec, run.config.latent_prior,
-                             run.data.class_names if run.spec.num_classes else None)
-        export_generator(driver.output_generator, info, driver.run_dir / GENERATOR_FILE)
+        export_generator(driver.output_generator, generator_info(driver.run), driver.run_dir / GENERATOR_FILE)
         self.written += 1
 
 
+def generator_info(run) -> GeneratorInfo:
+    """What an exported generator file records about the run's generator."""
+    return GeneratorInfo(run.config.arch, run.spec, run.config.latent_prior,
+                         run.data.class_names if run.spec.num_classes else None)
+
+
 class LossPlot(Hook):
+    """``losses.png`` and, when the run evaluated its generator, ``evaluation.png``."""
+
     def on_end(self, driver: RunDriver) -> None:
-        plot_losses(read_metrics(driver.run_dir / METRICS_FILE), driver.run_dir / LOSS_PLOT)
+        records = read_metrics(driver.run_dir / METRICS_FILE)
+        plot_losses(records, driver.run_dir / LOSS_PLOT)
+        plot_evaluations(records, driver.run_dir / EVALUATION_PLOT)
 
 
 def standard_hooks(config, progress: Optional[bool] = None) -> list[Hook]:
-    """What ``ganforge train`` runs with: ``progress`` None = a live bar on a terminal only."""
-    return [MetricsFile(), ProgressBar(progress), SampleGrids(config.sample_every),
-            Checkpoints(config.checkpoint_every), LossPlot()]
+    """What ``ganforge train`` runs with: ``progress`` None = a live bar on a terminal only.
+    Evaluation and the health monitor come before the checkpoints, whose state they are part of."""
+    from .monitor_options import best_metric
+
+    hooks: list[Hook] = [MetricsFile(), ProgressBar(progress), SampleGrids(config.sample_every)]
+    if config.tensorboard:
+        from .tensorboard_log import TensorBoardLog
+
+        hooks.append(TensorBoardLog(config.sample_every))
+    if config.eval_every is not None:
+        from .evaluation_hook import EvaluationHook
+
+        hooks.append(EvaluationHook(config.eval_every, config.eval_n, config.eval_metrics, best_metric(config)))
+    if config.health:
+        from .health import DIVERSITY_EVERY, HealthMonitor
+
+        # With evaluation on, class coverage is the collapse signal; without, sample diversity.
+        hooks.append(HealthMonitor(diversity_every=None if config.eval_every is not None else DIVERSITY_EVERY))
+    return hooks + [Checkpoints(config.checkpoint_every), LossPlot()]

@@ -64,7 +64,9 @@ NOT_PLOTTED = {"step", "epoch", "img_per_s", "d_loss", "g_loss"}
 
 def plot_losses(records: list[dict], out: Path) -> Path | None:
     """D and G losses (top) and, below, whatever else the loss reports (D's accuracy for the
-    logit losses, D's mean scores, penalty terms...), against the step."""
+    logit losses, D's mean scores, penalty terms...), against the step. Records other hooks
+    published (evaluations, health warnings) are left out."""
+    records = [r for r in records if "d_loss" in r and "health" not in r]
     if not records:
         return None
     import matplotlib

@@ -49,6 +49,13 @@ class Progress:
             self._last_plain = now
             print(f"{self.description} step {step}/{self.total}  {_summary(metrics)}", file=self.stream, flush=True)
 
+    def note(self, line: str) -> None:
+        """One line of its own (a warning, an evaluation), above the live bar on a terminal."""
+        if self.live:
+            self._bar.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=self.stream, flush=True)
+
     def __exit__(self, *exc) -> None:
         if self.live:
             self._bar.__exit__(*exc)

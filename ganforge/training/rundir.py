@@ -14,6 +14,10 @@ LOSS_PLOT = "losses.png"
 SAMPLES_DIR = "samples"
 CHECKPOINTS_DIR = "checkpoints"
 LATEST_CHECKPOINT = "latest.pt"
+BEST_CHECKPOINT = "best.pt"  # with --eval-every: the checkpoint of the best evaluation so far
+BEST_GENERATOR_FILE = "generator-best.safetensors"
+EVALUATION_PLOT = "evaluation.png"
+TENSORBOARD_DIR = "tensorboard"
 
 
 def create_run_dir(runs_dir: str, name: str) -> Path:

@@ -1,17 +1,8 @@
-"""One digit classifier per test session, trained into a temporary cache directory."""
+"""The evaluator over the session's digit classifier (``classifier_cache`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def classifier_cache(tmp_path_factory):
-    from ganforge.evaluation.classifier import load_or_train_classifier
-
-    root = tmp_path_factory.mktemp("ganforge-cache")
-    load_or_train_classifier(root=root)  # the one training of the session
-    return root
 
 
 @pytest.fixture(scope="session")

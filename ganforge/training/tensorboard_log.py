@@ -1,0 +1,69 @@
+"""``TensorBoardLog``: the run's scalars (training logs, evaluations) and sample grids through
+``torch.utils.tensorboard`` into ``RUN/tensorboard/`` (the optional ``tensorboard`` extra).
+
+Grids are read back from the PNG files the sample hook wrote, so no generator runs twice. A
+resumed run purges the events after its checkpoint's step, as metrics.jsonl is truncated.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from .driver import Hook, RunDriver
+from .rundir import SAMPLES_DIR, TENSORBOARD_DIR
+
+NOT_SCALARS = {"step", "epoch"}
+
+
+class TensorBoardLog(Hook):
+    def __init__(self, sample_every: int):
+        self.sample_every = sample_every
+        self.writer = None
+
+    def on_start(self, driver: RunDriver) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        purge = driver.step + 1 if driver.step > 0 else None
+        self.writer = SummaryWriter(str(driver.run_dir / TENSORBOARD_DIR), purge_step=purge)
+
+    def on_log(self, driver: RunDriver, record: dict) -> None:
+        self._scalars("train", record)
+
+    def on_record(self, driver: RunDriver, record: dict) -> None:
+        if "health" in record:
+            self.writer.add_text("health", f"step {record['step']}: {record['message']}", record["step"])
+        else:
+            self._scalars("eval", record)
+
+    def on_step(self, driver: RunDriver) -> None:
+        if driver.step % self.sample_every == 0:
+            self._grid(driver)
+
+    def on_end(self, driver: RunDriver) -> None:
+        if driver.step % self.sample_every != 0:
+            self._grid(driver)
+        self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def _scalars(self, group: str, record: dict) -> None:
+        step = record["step"]
+        for key, value in record.items():
+            if key not in NOT_SCALARS and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(f"{group}/{key}", value, step)
+
+    def _grid(self, driver: RunDriver) -> Optional[Path]:
+        import numpy as np
+        from PIL import Image
+
+        path = driver.run_dir / SAMPLES_DIR / f"step-{driver.step:06d}.png"
+        if not path.is_file():
+            return None
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+        self.writer.add_image("samples", pixels, driver.step, dataformats="HWC")
+        return path
