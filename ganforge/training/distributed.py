@@ -30,8 +30,10 @@ What a run does differently with several processes, all decided here:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+import re
 import signal
 import time
 from datetime import timedelta
@@ -167,7 +169,8 @@ class Parallel:
         if run.config.sync_bn:
             run.generator = convert_sync_batchnorm(run.generator)
             run.discriminator = convert_sync_batchnorm(run.discriminator)
-        return RankUpdateStep(run, settings, self)
+        # The step's own draws (noise and labels for a G update of its own) are this rank's share.
+        return RankUpdateStep(run, dataclasses.replace(settings, batch_size=settings.batch_size // self.world_size), self)
 
     def wrap(self, module: nn.Module) -> nn.Module:
         from torch.nn.parallel import DistributedDataParallel
@@ -205,7 +208,7 @@ class Parallel:
         stopped answering; None for anything else."""
         if not is_collective_failure(exc):
             return None
-        text = _first_line(exc)
+        text = re.sub(r"^\[[^\]]*\]\s*", "", _first_line(exc)).split(". This is typically")[0]  # gloo's source path
         why = "stopped answering" if "timed out" in text.lower() or "timeout" in text.lower() else "stopped"
         return PeerFailed(f"another process of this run {why} ({text[:160]}); {resume_hint}")
 

@@ -21,6 +21,8 @@ from ..errors import GanforgeError
 
 #: Exit codes with which a process has already said why (one-line error, interrupted run).
 REPORTED_EXIT_CODES = {2, 130, 143}
+#: How the launcher stops the other processes once one failed (a consequence, not a cause).
+STOPPED_BY_LAUNCHER = {-signal.SIGTERM}
 
 
 def strip_nproc(argv: Sequence[str]) -> list[str]:
@@ -63,14 +65,16 @@ def launch_local(nproc: int, argv: Sequence[str], debug: bool = False) -> int:
 def _report(failures: dict) -> int:
     """One line for processes that ended without saying why; their exit code."""
     codes = {rank: failure.exitcode for rank, failure in sorted(failures.items())}
-    unexplained = {rank: code for rank, code in codes.items() if code not in REPORTED_EXIT_CODES}
+    unexplained = {rank: code for rank, code in codes.items()
+                   if code not in REPORTED_EXIT_CODES and code not in STOPPED_BY_LAUNCHER}
     if unexplained:
         parts = [f"rank {rank} " + (f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with code {code}")
                  for rank, code in unexplained.items()]
         print(f"error: {', '.join(parts)} without a message; the other processes were stopped", file=sys.stderr,
               flush=True)
         return 1
-    return min(codes.values())
+    reported = [code for code in codes.values() if code in REPORTED_EXIT_CODES]
+    return min(reported) if reported else 128 + signal.SIGTERM
 
 
 def _signal_name(number: int) -> str:
