@@ -148,6 +148,7 @@ def test_a_rank_that_dies_stops_the_other_and_the_run_resumes(tmp_path):
     assert checkpoint["step"] == 2  # the last checkpoint before the failure is intact
 
 
+@pytest.mark.slow
 def test_a_rank_that_raises_reports_one_line(tmp_path):
     done = ganforge([*TRAIN, "--steps", "6", "--name", "run", "--nproc", "2"], tmp_path, **{FAIL_AT_ENV: "1:1:raise"})
     assert done.returncode == 2
@@ -165,6 +166,26 @@ def test_a_rank_that_hangs_times_the_other_out(tmp_path):
     assert done.returncode != 0
     assert time.monotonic() - began < 120
     assert "another process of this run stopped answering" in done.stderr, done.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_rank_after_the_same_step_and_saves(tmp_path):
+    import signal
+
+    proc = subprocess.Popen([sys.executable, *TRAIN, "--steps", "5000", "--name", "run", "--nproc", "2"], cwd=tmp_path,
+                            env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    metrics = tmp_path / "runs" / "run" / "metrics.jsonl"
+    deadline = time.monotonic() + DEADLINE_S
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 3) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    out, err = proc.communicate(timeout=DEADLINE_S)
+    assert proc.returncode == 130, err[-3000:]
+    assert err.count("interrupted at step") == 1 and "--resume runs/run --nproc 2" in err, err[-3000:]
+    step = int(err.split("interrupted at step ")[1].split(";")[0])
+    assert torch.load(tmp_path / "runs" / "run" / "checkpoints" / "latest.pt", weights_only=True)["step"] == step
+    assert "Traceback" not in err and "death signal" not in err
 
 
 @pytest.mark.slow

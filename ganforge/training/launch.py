@@ -49,8 +49,10 @@ def launch_local(nproc: int, argv: Sequence[str], debug: bool = False) -> int:
     if "OMP_NUM_THREADS" not in os.environ:  # torchrun sets 1; share this machine's cores instead
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         os.environ["OMP_NUM_THREADS"] = str(max(1, cores // nproc))
-    if not debug:
-        logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    if not debug:  # its warnings ("Received 2 death signal...") repeat what the processes say
+        prefix = "torch.distributed.elastic"
+        for name in [prefix, *[n for n in logging.root.manager.loggerDict if n.startswith(prefix + ".")]]:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1)
     try:

@@ -2,9 +2,9 @@
 
 torch's own ``nn.SyncBatchNorm`` refuses CPU tensors (torch 2.14: "expected input tensor to be
 on GPU"), so ganforge has its own, for every device: the batch mean and then the variance
-are sums all-reduced across the ranks through ``torch.distributed.nn.functional.all_reduce``,
-which is differentiable (its backward all-reduces the gradient), so autograd gives every rank
-the gradient of the global batch statistics. Two passes (mean, then the centred sum of
+are sums all-reduced across the ranks by ``_SumOverRanks``, whose backward all-reduces the
+gradient, so autograd gives every rank the gradient of the global batch statistics (torch's
+``torch.distributed.nn.functional.all_reduce`` does the same but is deprecated in 2.14). Two passes (mean, then the centred sum of
 squares) keep the variance as accurate as ``F.batch_norm``'s own.
 
 ``convert_sync_batchnorm`` swaps every ``BatchNorm1d/2d/3d`` of a network for a
@@ -21,7 +21,6 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.distributed.nn.functional import all_reduce
 
 from ..ops import UpsampleBlock
 
@@ -43,6 +42,26 @@ class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
             self.num_batches_tracked.add_(1)
             factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
         return _global_batch_norm(input, self, factor)
+
+
+class _SumOverRanks(torch.autograd.Function):
+    """All-reduce (sum). Every rank's loss depends on every rank's input through the sum, so the
+    gradient of the input is the sum of the ranks' output gradients: an all-reduce again."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        total = tensor.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        total = grad.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(total)
+        return total
+
+
+all_reduce = _SumOverRanks.apply
 
 
 def _global_batch_norm(input: torch.Tensor, bn: SyncBatchNorm, factor: float) -> torch.Tensor:
