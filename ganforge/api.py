@@ -191,6 +191,7 @@ def _driver(run, run_dir: Path, progress: Optional[bool], parallel=None):
 
 
 def _drive(driver, fresh: bool, verbose: bool) -> Path:
+    from .training.driver import NonFiniteLoss
     from .training.hooks import Checkpoints
     from .training.interrupts import StopOnSignal
 
@@ -224,6 +225,8 @@ def _drive(driver, fresh: bool, verbose: bool) -> Path:
             raise _quiet_unless(owner, RunInterrupted(driver.run_dir, driver.step, saved=False,
                                                       exit_code=stop.exit_code or 130, nproc=nproc)) from None
         except GanforgeError as exc:
+            if isinstance(exc, NonFiniteLoss):  # decided on averaged metrics: every rank raises it
+                _quiet_unless(owner, exc)
             if fresh and (checkpoints is None or checkpoints.written == 0):
                 if owner:
                     shutil.rmtree(driver.run_dir, ignore_errors=True)  # nothing worth keeping yet

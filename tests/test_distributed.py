@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganforge.data import InMemoryBatches, load_dataset
+from ganforge.data import ImageData, InMemoryBatches
 from ganforge.training.distributed import FAIL_AT_ENV, Parallel, rank_seed
 from ganforge.training.launch import _report, strip_nproc
 from ganforge.training.sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm
@@ -216,11 +216,13 @@ def _tensors(state: dict) -> list:
 
 # -- pieces, in this process -----------------------------------------------------------------------
 def test_parts_of_a_batch_put_together_are_the_one_process_batch():
-    data = load_dataset("mnist-5k", "data", None, None)
+    generator = torch.Generator().manual_seed(0)
+    data = ImageData(torch.randint(0, 256, (50, 1, 4, 4), dtype=torch.uint8, generator=generator),
+                     torch.randint(0, 10, (50,), generator=generator), [str(d) for d in range(10)], "random")
     whole = InMemoryBatches(data, 12, torch.device("cpu"), torch.Generator().manual_seed(4))
     parts = [InMemoryBatches(data, 12, torch.device("cpu"), torch.Generator().manual_seed(4), part=(i, 3))
              for i in range(3)]
-    for _ in range(whole.batches_per_epoch + 2):  # across an epoch boundary (reshuffle)
+    for _ in range(2 * whole.batches_per_epoch + 1):  # across epoch boundaries (reshuffles)
         x, y = next(whole)
         drawn = [next(p) for p in parts]
         assert torch.equal(torch.cat([d[0] for d in drawn]), x) and torch.equal(torch.cat([d[1] for d in drawn]), y)
