@@ -81,8 +81,9 @@ def quiet(exc: BaseException) -> BaseException:
 class Parallel:
     """This process's place in a multi-process run, and the collectives the engine uses."""
 
-    def __init__(self, rank: int, world_size: int, local_rank: int, timeout_s: float):
+    def __init__(self, rank: int, world_size: int, local_rank: int, timeout_s: float, created: bool = False):
         self.rank, self.world_size, self.local_rank, self.timeout_s = rank, world_size, local_rank, timeout_s
+        self.created = created  # this object created the process group, so it destroys it
 
     @classmethod
     def start(cls, timeout_s: Optional[float] = None) -> Optional["Parallel"]:
@@ -99,16 +100,17 @@ class Parallel:
             backend = "cpu:gloo,cuda:nccl"  # the tensors' device picks the backend
             if local_rank < torch.cuda.device_count():
                 torch.cuda.set_device(local_rank)
-        if not dist.is_initialized():
+        created = not dist.is_initialized()  # a script may have joined the group itself
+        if created:
             try:
                 dist.init_process_group(backend, init_method="env://", timeout=timedelta(seconds=timeout_s))
             except (RuntimeError, ValueError) as exc:
                 raise GanforgeError(f"rank {rank}: could not join the other {world_size - 1} process(es) "
                                     f"({_first_line(exc)})") from exc
-        return cls(rank, world_size, local_rank, timeout_s)
+        return cls(rank, world_size, local_rank, timeout_s, created)
 
     def close(self) -> None:
-        if dist.is_initialized():
+        if self.created and dist.is_initialized():
             dist.destroy_process_group()
 
     @property
