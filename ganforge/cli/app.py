@@ -33,6 +33,8 @@ class FriendlyErrors(TyperGroup):
         except GanforgeError as exc:
             if debug_enabled():
                 raise
+            if getattr(exc, "quiet", False):  # another process of a multi-process run reports it
+                raise typer.Exit(2) from None
             typer.echo(f"error: {one_line(str(exc))}", err=True)
             raise typer.Exit(2) from None
 

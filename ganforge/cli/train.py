@@ -33,9 +33,18 @@ def train(**values: Any) -> None:
     from .. import api
 
     arch, config_file, resume = values.pop("arch"), values.pop("config"), values.pop("resume")
+    nproc, dist_timeout = values.pop("nproc"), values.pop("dist_timeout")
+    if nproc is not None and nproc < 1:
+        raise GanforgeError(f"--nproc must be positive, got {nproc}")
+    if nproc is not None and nproc > 1:
+        if resume is None and arch is None:
+            raise GanforgeError("name an architecture (e.g. `ganforge train dcgan`) or pass --resume RUN_DIR")
+        _launch(nproc)
     if values.get(ARCH_OPTIONS):
         values[ARCH_OPTIONS] = _key_values(values[ARCH_OPTIONS])
     given = {k: v for k, v in values.items() if v is not None}
+    if dist_timeout is not None:
+        given["dist_timeout"] = dist_timeout
     try:
         if resume is not None:
             run_dir = _resume(api, resume, arch, config_file, given)
@@ -44,9 +53,27 @@ def train(**values: Any) -> None:
                 raise GanforgeError("name an architecture (e.g. `ganforge train dcgan`) or pass --resume RUN_DIR")
             run_dir = api.train(arch, config_file=config_file, **given)
     except api.RunInterrupted as exc:
-        typer.echo(f"\n{exc}", err=True)
+        if not getattr(exc, "quiet", False):
+            typer.echo(f"\n{exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
-    typer.echo(str(run_dir))
+    from ..training.distributed import is_main_process
+
+    if is_main_process():
+        typer.echo(str(run_dir))
+
+
+def _launch(nproc: int) -> None:
+    """Start ``nproc`` processes running this command (less --nproc) and exit with their code."""
+    import sys
+
+    from ..training.launch import launch_local, strip_nproc
+    from .app import debug_enabled
+
+    argv = strip_nproc(sys.argv[1:])
+    if not argv or argv[0] != "train":
+        raise GanforgeError("--nproc works on the command line (`ganforge train ... --nproc N`); "
+                            "from Python, start your script with torchrun")
+    raise typer.Exit(launch_local(nproc, argv, debug=debug_enabled()))
 
 
 def _resume(api, run_dir: Path, arch: Optional[str], config_file: Optional[Path], given: dict) -> Path:
@@ -118,6 +145,13 @@ def _signature() -> inspect.Signature:
                                     default=typer.Option(None, help="TOML file of training options (flags override it).")))
     params.append(inspect.Parameter("resume", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
                                     default=typer.Option(None, help="Continue the run in this run directory from its last checkpoint.")))
+    params.append(inspect.Parameter("nproc", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[int],
+                                    default=typer.Option(None, help="Train with N processes on this machine (one per GPU, "
+                                                         "or CPU processes with gloo); --batch-size is the global batch. "
+                                                         "The same as torchrun --nproc_per_node N -m ganforge train.")))
+    params.append(inspect.Parameter("dist_timeout", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[float],
+                                    default=typer.Option(None, help="With several processes: seconds one waits for the "
+                                                         "others before it stops with an error (default: 600).")))
     return inspect.Signature(params)
 
 

@@ -15,9 +15,13 @@ class InMemoryBatches:
 
     The uint8 images move to ``device`` once; each batch is one index and one convert.
     Incomplete final batches are dropped so batch norm always sees ``batch_size`` samples.
+    With ``part=(index, parts)`` (one process of several) every process walks the same order in
+    batches of ``batch_size`` and takes slice ``index`` of ``parts`` of each: the parts of a batch
+    put together are the one-process batch.
     """
 
-    def __init__(self, data: ImageData, batch_size: int, device: torch.device, generator: torch.Generator):
+    def __init__(self, data: ImageData, batch_size: int, device: torch.device, generator: torch.Generator,
+                 part: tuple[int, int] = (0, 1)):
         if len(data) < batch_size:
             raise GanforgeError(
                 f"dataset '{data.name}' has {len(data)} images, fewer than --batch-size {batch_size}"
@@ -25,6 +29,11 @@ class InMemoryBatches:
         self.images = data.images.to(device)
         self.labels = None if data.labels is None else data.labels.to(device)
         self.batch_size = batch_size
+        index, parts = part
+        if batch_size % parts or not 0 <= index < parts:
+            raise GanforgeError(f"a batch of {batch_size} does not split into {parts} equal parts")
+        share = batch_size // parts
+        self._part = slice(index * share, (index + 1) * share) if parts > 1 else None
         self.generator = generator
         self.batches_per_epoch = len(data) // batch_size
         self.epoch = 0
@@ -44,6 +53,8 @@ class InMemoryBatches:
             self._order = self._shuffle()
         start = self.position * self.batch_size
         idx = self._order[start:start + self.batch_size]
+        if self._part is not None:
+            idx = idx[self._part]
         self.position += 1
         x = to_model_range(self.images[idx])
         y = None if self.labels is None else self.labels[idx]

@@ -87,10 +87,12 @@ def resolve_arch_options(architecture: Architecture, given: Mapping[str, Any], a
     return resolve_options(architecture.options, given, f"architecture '{arch_name}'")
 
 
-def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData] = None) -> Run:
-    """Load the data (unless given) and build everything a run needs. Writes nothing."""
+def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData] = None,
+              device: Optional[torch.device] = None) -> Run:
+    """Load the data (unless given) and build everything a run needs. Writes nothing.
+    ``device``: this process's device when it is one of several (default: ``config.device``)."""
     architecture = plugins.arch
-    device = resolve_device(config.device)
+    device = resolve_device(config.device) if device is None else device
     if data is None:
         data = load_dataset(config.dataset, config.data_root, config.image_size, config.channels)
     if architecture.conditional and data.labels is None:

@@ -99,6 +99,9 @@ OPTIONS: tuple[Option, ...] = (
            choices=PRECISIONS),
     Option("compile", str, "none", "none; networks: torch.compile G and D (start-up takes longer); "
            "cudagraphs: also capture CUDA graphs (CUDA only).", choices=COMPILE_CHOICES),
+    Option("sync_bn", bool, False, "With several processes (torchrun, --nproc): batch norm statistics over the "
+           "global batch, not each process's share; the fused upsampling block then takes its reference path. "
+           "No effect with one process."),
     Option("seed", int, 0, "Random seed."),
     Option("device", str, "auto", "auto, cpu, cuda, cuda:N or mps.", resumable=True),
     Option("log_every", int, 10, "Write metrics every N iterations.", positive=True, resumable=True),

@@ -51,15 +51,23 @@ class Hook:
 
 
 class RunDriver:
-    def __init__(self, run: Run, run_dir: Path, hooks: Sequence[Hook] = ()):
+    def __init__(self, run: Run, run_dir: Path, hooks: Sequence[Hook] = (), parallel=None):
         self.run = run
         self.run_dir = run_dir
         c = run.config
         self.step = 0
         self.total_steps = run.total_steps
-        self.batches = InMemoryBatches(run.data, c.batch_size, run.device, torch.Generator().manual_seed(c.seed))
-        self.update = UpdateStep(run.generator, run.discriminator, run.g_optimizer, run.d_optimizer, run.loss,
-                                 StepSettings.from_config(c, run.spec.num_classes), run.device)
+        # parallel: training/distributed.Parallel when this is one process of several, else None
+        self.parallel = parallel
+        part = (0, 1) if parallel is None else (parallel.rank, parallel.world_size)
+        self.batches = InMemoryBatches(run.data, c.batch_size, run.device, torch.Generator().manual_seed(c.seed),
+                                       part=part)
+        settings = StepSettings.from_config(c, run.spec.num_classes)
+        if parallel is None:
+            self.update = UpdateStep(run.generator, run.discriminator, run.g_optimizer, run.d_optimizer, run.loss,
+                                     settings, run.device)
+        else:
+            self.update = parallel.update_step(run, settings)
         self.hooks = list(hooks)
         self.stop_requested: Callable[[], bool] = lambda: False  # true: stop after the current step
         self.interrupted = False  # run_steps returned early on a stop request
@@ -101,16 +109,19 @@ class RunDriver:
         try:
             return self.update(self.batches, self.step)
         except Exception as exc:  # noqa: BLE001 - named when it is a plugin's or memory's
+            if self.parallel is not None and self.parallel.is_collective_failure(exc):
+                raise  # another process went away: not the plugin's fault (api.py reports it)
             error = explain(exc, self.step, (self.run.plugins.architecture, self.run.plugins.loss))
             if error is None:
                 raise
             raise error from exc
 
-    def _log(self) -> None:
+    def _log(self, local: bool = False) -> None:
         now = time.perf_counter()
         c = self.run.config
         record = {"step": self.step, "epoch": self.batches.epoch}
-        record.update({k: round(float(v) / self._count, 6) for k, v in self._sums.items()})
+        sums = self._sums if self.parallel is None or local else self.parallel.mean(self._sums)
+        record.update({k: round(float(v) / self._count, 6) for k, v in sums.items()})
         record["img_per_s"] = round(self._count * c.d_steps * c.batch_size / max(now - self._tick, 1e-9), 2)
         self._sums, self._count, self._tick = {}, 0, now
         self.last_record = record
@@ -133,7 +144,7 @@ class RunDriver:
             return
         finite = torch.stack([torch.isfinite(v).all() for v in self._sums.values()]).all()
         if not bool(finite):
-            self._log()
+            self._log(local=True)  # rank 0 alone checks before a checkpoint: no collective here
 
     @property
     def output_generator(self) -> torch.nn.Module:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
 from torch import nn
@@ -54,11 +54,18 @@ class UpdateStep:
     """``step(batches, index)`` runs one iteration and returns ``{metric: 0-dim tensor}``."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, g_optimizer: torch.optim.Optimizer,
-                 d_optimizer: torch.optim.Optimizer, loss: Loss, settings: StepSettings, device: torch.device):
+                 d_optimizer: torch.optim.Optimizer, loss: Loss, settings: StepSettings, device: torch.device,
+                 wrap: Optional[Callable[[nn.Module], nn.Module]] = None):
         self.settings = settings
         self.device = device
         self.generator_module, self.discriminator_module = generator, discriminator
-        self.G, self.D = _compiled(generator, settings.compile), _compiled(discriminator, settings.compile)
+        if wrap is None:
+            self.G, self.D = _compiled(generator, settings.compile), _compiled(discriminator, settings.compile)
+            self.D_in_g_update = self.D
+        else:  # e.g. DistributedDataParallel (training/distributed.py)
+            self.G, self.D = _compiled(wrap(generator), settings.compile), _compiled(wrap(discriminator), settings.compile)
+            # D's weights are frozen in the G update: a wrapper there would wait for their gradients.
+            self.D_in_g_update = _compiled(discriminator, settings.compile)
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
         self.loss = loss
         self.memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
@@ -121,7 +128,7 @@ class UpdateStep:
     def generator_update(self, fake: Optional[torch.Tensor] = None, labels: Optional[torch.Tensor] = None, *,
                          step: int) -> dict[str, torch.Tensor]:
         """One G update, on ``fake`` (images still attached to G's graph) or on new ones."""
-        G, D = self.G, self.D
+        G, D = self.G, self.D_in_g_update
         with _frozen(self.discriminator_module), self._autocast():
             if fake is None:
                 labels = self._random_labels(self.settings.batch_size)
