@@ -11,6 +11,7 @@ from ..generator_file import GENERATOR_FILE, GeneratorInfo, export_generator, sa
 from ..images import save_grid
 from .checkpoint import save_checkpoint
 from .driver import Hook, RunDriver
+from .ema import GeneratorEMA
 from .metrics import MetricsLog, plot_losses, read_metrics
 from .progress import Progress
 from .rundir import LOSS_PLOT, METRICS_FILE, SAMPLES_DIR
@@ -125,6 +126,8 @@ class LossPlot(Hook):
 
 
 def standard_hooks(config, progress: Optional[bool] = None) -> list[Hook]:
-    """What ``ganforge train`` runs with: ``progress`` None = a live bar on a terminal only."""
-    return [MetricsFile(), ProgressBar(progress), SampleGrids(config.sample_every),
+    """What ``ganforge train`` runs with: ``progress`` None = a live bar on a terminal only.
+    The generator average comes first: the hooks after it sample and export the updated average."""
+    averaged: list[Hook] = [GeneratorEMA(config.ema)] if config.ema is not None else []
+    return [*averaged, MetricsFile(), ProgressBar(progress), SampleGrids(config.sample_every),
             Checkpoints(config.checkpoint_every), LossPlot()]
