@@ -1,7 +1,8 @@
 """Exact resume, proven by fault injection: training subprocesses are SIGKILLed at random
 moments (half of the kills in the middle of a checkpoint write, made likely by the test-only
 write delay), resumed with ``ganforge train --resume``, and must end with the same networks,
-optimizer states, data order, RNG states and metrics as an uninterrupted run of the same seed."""
+optimizer states, data order, RNG states, hook states (the generator average) and metrics as an
+uninterrupted run of the same seed."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ from ganforge.files import WRITE_DELAY_ENV
 STEPS = 12
 TRAIN = ["-m", "ganforge", "train", "dcgan", "-O", "ngf=4", "-O", "ndf=4", "--batch-size", "8",
          "--steps", str(STEPS), "--checkpoint-every", "1", "--log-every", "1", "--sample-every", "4",
-         "--device", "cpu", "--seed", "7", "--name", "run"]
+         "--device", "cpu", "--seed", "7", "--name", "run",
+         # the generator average and the augmentation's random draws must resume exactly too
+         "--ema", "0.9", "--augment", "diffaugment"]
 TIMING_FIELDS = {"img_per_s"}
 WRITE_DELAY_S = 0.03
-COMPARED = ("step", "generator", "discriminator", "g_optimizer", "d_optimizer", "rng", "batches")
+COMPARED = ("step", "generator", "discriminator", "g_optimizer", "d_optimizer", "rng", "batches", "hooks")
 
 
 def environment(delay: bool) -> dict:
