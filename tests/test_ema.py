@@ -126,3 +126,14 @@ def test_sample_grids_show_the_average(tmp_path):
     grids.save = lambda d: seen.append(d.output_generator) or original(d)
     driver.run_steps()
     assert seen and all(g is driver.hooks[0].average.module for g in seen)
+
+
+def test_ema_does_not_change_training(tmp_path):
+    """The average only observes: the trained networks equal those of a run without --ema."""
+    plain, averaged = make_driver(tmp_path, name="plain", steps=3), make_driver(tmp_path, name="ema", steps=3, ema=0.9)
+    plain.run_steps()
+    averaged.run_steps()
+    for a, b in zip(plain.run.generator.state_dict().values(), averaged.run.generator.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(plain.run.discriminator.state_dict().values(), averaged.run.discriminator.state_dict().values()):
+        assert torch.equal(a, b)
