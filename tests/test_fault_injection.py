@@ -1,7 +1,8 @@
 """Exact resume, proven by fault injection: training subprocesses are SIGKILLed at random
 moments (half of the kills in the middle of a checkpoint write, made likely by the test-only
 write delay), resumed with ``ganforge train --resume``, and must end with the same networks,
-optimizer states, data order, RNG states and metrics as an uninterrupted run of the same seed."""
+optimizer states, data order, RNG states, hook states (the generator average) and metrics as an
+uninterrupted run of the same seed."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ STEPS = 12
 TRAIN = ["-m", "ganforge", "train", "dcgan", "-O", "ngf=4", "-O", "ndf=4", "--batch-size", "8",
          "--steps", str(STEPS), "--checkpoint-every", "1", "--log-every", "1", "--sample-every", "4",
          "--device", "cpu", "--seed", "7", "--name", "run",
-         # evaluation (with its best checkpoint) and the health monitor must not break exactness
-         "--eval-every", "4", "--eval-n", "40"]
+         # evaluation (with its best checkpoint), the health monitor, the generator average and the
+         # augmentation's random draws must not break exactness
+         "--eval-every", "4", "--eval-n", "40", "--ema", "0.9", "--augment", "diffaugment"]
 TIMING_FIELDS = {"img_per_s"}
 WRITE_DELAY_S = 0.03
 COMPARED = ("step", "generator", "discriminator", "g_optimizer", "d_optimizer", "rng", "batches", "hooks")

@@ -94,13 +94,15 @@ def test_uniform_prior(tmp_path):
     assert z.min() >= -1 and z.max() <= 1 and z.std() < 0.7
 
 
-def test_resume_continues_exactly(tmp_path):
+@pytest.mark.parametrize("extra", [{}, {"ema": 0.9, "augment": "diffaugment", "subset": 200}],
+                         ids=["plain", "ema-augment-subset"])
+def test_resume_continues_exactly(tmp_path, extra):
     from ganforge.training.checkpoint import load_checkpoint
 
-    straight = make_driver(tmp_path, name="straight", steps=4)
+    straight = make_driver(tmp_path, name="straight", steps=4, **extra)
     straight.run_steps()
 
-    first = make_driver(tmp_path, name="split", steps=2)
+    first = make_driver(tmp_path, name="split", steps=2, **extra)
     first.run_steps()
     config = first.run.config
     config.steps = 4
@@ -111,6 +113,11 @@ def test_resume_continues_exactly(tmp_path):
     resumed.run_steps()
     for a, b in zip(straight.run.generator.state_dict().values(), resumed.run.generator.state_dict().values()):
         torch.testing.assert_close(a, b)
+    assert torch.equal(straight.batches._order, resumed.batches._order)
+    if extra:
+        for a, b in zip(straight.output_generator.state_dict().values(), resumed.output_generator.state_dict().values()):
+            assert torch.equal(a, b)
+        assert straight.output_generator is not straight.run.generator
 
 
 def test_exported_generator_rebuilds_the_same_network(tmp_path):

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..contract import check_network_shapes
 from ..data import ImageData, load_dataset
+from ..data.subset import seeded_subset
 from ..devices import resolve_device
 from ..errors import GanforgeError
 from ..interfaces import Architecture, Loss, ModelSpec
@@ -95,6 +96,8 @@ def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData
     device = resolve_device(config.device) if device is None else device
     if data is None:
         data = load_dataset(config.dataset, config.data_root, config.image_size, config.channels)
+    if config.subset is not None:
+        data = seeded_subset(data, config.subset, config.seed, config.batch_size)
     if architecture.conditional and data.labels is None:
         raise GanforgeError(
             f"architecture '{config.arch}' is conditional and needs a labelled dataset; "

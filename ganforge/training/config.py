@@ -27,6 +27,8 @@ from .monitor_options import (BEST_METRICS, DEFAULT_BEST_METRIC, DEFAULT_EVAL_ME
 LATENT_PRIORS = ("normal", "uniform")
 PRECISIONS = ("fp32", "bf16", "fp16")
 COMPILE_CHOICES = ("none", "networks", "cudagraphs")
+#: Augmentation policies applied to every image D sees; ``ganforge/augment.py`` implements them.
+AUGMENT_CHOICES = ("none", "diffaugment")
 #: Optimizer names; ``optim.py`` maps each to its torch class.
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 NETWORKS = ("g", "d")
@@ -76,6 +78,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("loss", str, None, "Loss plugin (default: the architecture's, else nonsaturating).", optional=True),
     Option("dataset", str, "mnist-5k", "mnist-5k (embedded), mnist, fashion-mnist, cifar10 or folder."),
     Option("data_root", str, "data", "Download directory, or the image directory for --dataset folder."),
+    Option("subset", int, None, "Train on a seeded random subset of N images of the dataset (drawn with --seed).",
+           optional=True, positive=True),
     Option("image_size", int, None, "Resize images to this square size (default: the dataset's; folder: 64).",
            optional=True, positive=True),
     Option("channels", int, None, "Image channels, 1 or 3 (default: the dataset's; folder: 3).", optional=True),
@@ -90,6 +94,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("g_steps", int, 1, "Generator updates per iteration.", positive=True),
     Option("g_optim", OptimizerSettings, OptimizerSettings(), "The generator's optimizer."),
     Option("d_optim", OptimizerSettings, OptimizerSettings(), "The discriminator's optimizer."),
+    Option("ema", float, None, "Keep an exponential moving average of the generator's weights with this "
+           "decay per iteration, e.g. 0.999, and sample, export and evaluate it instead of the trained "
+           "generator (default: off).", optional=True),
+    Option("augment", str, "none", "Augment every image the discriminator sees, real and fake, in both "
+           "updates: none, or diffaugment (colour, translation, cutout; Zhao et al. 2020).",
+           choices=AUGMENT_CHOICES),
     Option(ARCH_OPTIONS, dict, {}, "Architecture option KEY=VALUE (repeatable), e.g. -O ngf=64.",
            flag="--arch-option"),
     Option("reuse_fake", bool, True, "The generator update reuses the last discriminator update's fake "
@@ -337,6 +347,8 @@ def validate(config: Any) -> None:
         raise GanforgeError(f"--seed must fit in 64 bits (-2**63 to 2**63-2), got {config.seed}")
     if config.run_name is not None and not config.run_name:
         raise GanforgeError("--name must not be empty")
+    if config.ema is not None and not 0 < config.ema < 1:
+        raise GanforgeError(f"--ema takes a decay between 0 and 1 (exclusive), e.g. 0.999, got {config.ema}")
     if config.channels not in (None, 1, 3):
         raise GanforgeError(f"--channels must be 1 or 3, got {config.channels}")
     validate_monitoring(config)

@@ -44,6 +44,11 @@ class Hook:
     def close(self) -> None:
         """Always called last, also when the run fails or is interrupted."""
 
+    def output_generator(self) -> Optional[torch.nn.Module]:
+        """A generator to sample, evaluate and export instead of the trained one (e.g. an
+        average of it), or None."""
+        return None
+
     def state_dict(self) -> Optional[dict]:
         return None
 
@@ -150,6 +155,10 @@ class RunDriver:
     def output_generator(self) -> torch.nn.Module:
         """The generator that samples, evaluation and the exported file use (the trained one;
         an averaged copy where a hook provides one)."""
+        for hook in self.hooks:
+            generator = hook.output_generator()
+            if generator is not None:
+                return generator
         return self.run.generator
 
     # -- checkpointed state ------------------------------------------------------------------

@@ -11,6 +11,7 @@ from ..generator_file import GENERATOR_FILE, GeneratorInfo, export_generator, sa
 from ..images import save_grid
 from .checkpoint import save_checkpoint
 from .driver import Hook, RunDriver
+from .ema import GeneratorEMA
 from .eval_plot import plot_evaluations, record_line
 from .metrics import MetricsLog, plot_losses, read_metrics
 from .progress import Progress
@@ -142,10 +143,12 @@ class LossPlot(Hook):
 
 def standard_hooks(config, progress: Optional[bool] = None) -> list[Hook]:
     """What ``ganforge train`` runs with: ``progress`` None = a live bar on a terminal only.
-    Evaluation and the health monitor come before the checkpoints, whose state they are part of."""
+    The generator average comes first (the hooks after it sample, evaluate and export the updated
+    average); evaluation and the health monitor come before the checkpoints, whose state they are part of."""
     from .monitor_options import best_metric
 
-    hooks: list[Hook] = [MetricsFile(), ProgressBar(progress), SampleGrids(config.sample_every)]
+    hooks: list[Hook] = [GeneratorEMA(config.ema)] if config.ema is not None else []
+    hooks += [MetricsFile(), ProgressBar(progress), SampleGrids(config.sample_every)]
     if config.tensorboard:
         from .tensorboard_log import TensorBoardLog
 

@@ -7,6 +7,10 @@ Speed settings are properties of the step: the generator update may reuse the la
 discriminator update's fake images (as the plain PyTorch DCGAN script does), the networks may
 run in channels_last (set up by ``build_run``), under autocast (bf16/fp16, with a gradient
 scaler for fp16) and compiled.
+
+With ``--augment`` the discriminator sees every image, real or fake, in both updates through a
+differentiable augmentation (``ganforge/augment.py``); the loss batches' ``discriminator``
+callable applies it too, so a gradient penalty differentiates D(augment(x)) with respect to x.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Callable, Iterator, Optional
 import torch
 from torch import nn
 
+from ..augment import augmentation
 from ..generator_file import sample_latent
 from ..interfaces import DiscriminatorBatch, GeneratorBatch, Loss, split_loss
 
@@ -37,6 +42,7 @@ class StepSettings:
     channels_last: bool = False
     precision: str = "fp32"
     compile: str = "none"
+    augment: str = "none"
     loss_name: str = "the loss"
 
     @classmethod
@@ -44,7 +50,7 @@ class StepSettings:
         return cls(batch_size=config.batch_size, d_steps=config.d_steps, g_steps=config.g_steps, latent_dim=config.latent_dim,
                    latent_prior=config.latent_prior, num_classes=num_classes, reuse_fake=config.reuse_fake,
                    channels_last=config.channels_last, precision=config.precision, compile=config.compile,
-                   loss_name=f"loss '{config.loss}'")
+                   augment=config.augment, loss_name=f"loss '{config.loss}'")
 
 
 Batches = Iterator[tuple[torch.Tensor, Optional[torch.Tensor]]]
@@ -69,6 +75,7 @@ class UpdateStep:
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
         self.loss = loss
         self.memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+        self.augment = augmentation(settings.augment)
         fp16 = settings.precision == "fp16"
         self.g_scaler = torch.amp.GradScaler(device.type, enabled=fp16)
         self.d_scaler = torch.amp.GradScaler(device.type, enabled=fp16)
@@ -114,8 +121,9 @@ class UpdateStep:
                 with torch.no_grad():
                     fake = G(z, labels)
                 fake_for_g = None
-            real_logits, fake_logits = D(real, labels), D(fake, labels)
-            batch = DiscriminatorBatch(real, fake, real_logits, fake_logits, labels, lambda x: D(x, labels), step)
+            seen = self._seen_by_d(D, labels)
+            real_logits, fake_logits = seen(real), seen(fake)
+            batch = DiscriminatorBatch(real, fake, real_logits, fake_logits, labels, seen, step)
             loss, terms = split_loss(self.loss.discriminator_loss(batch), self.settings.loss_name)
         self._optimize(loss, self.d_optimizer, self.d_scaler)
         with torch.no_grad():
@@ -133,8 +141,9 @@ class UpdateStep:
             if fake is None:
                 labels = self._random_labels(self.settings.batch_size)
                 fake = G(self._latent(self.settings.batch_size), labels)
-            fake_logits = D(fake, labels)
-            batch = GeneratorBatch(fake, fake_logits, labels, lambda x: D(x, labels), step)
+            seen = self._seen_by_d(D, labels)
+            fake_logits = seen(fake)
+            batch = GeneratorBatch(fake, fake_logits, labels, seen, step)
             loss, terms = split_loss(self.loss.generator_loss(batch), self.settings.loss_name)
             self._optimize(loss, self.g_optimizer, self.g_scaler)
         out = {"g_loss": loss.detach()}
@@ -142,6 +151,14 @@ class UpdateStep:
         return out
 
     # -- pieces ----------------------------------------------------------------------------
+    def _seen_by_d(self, D, labels: Optional[torch.Tensor]):
+        """D as the losses see it: through the augmentation when one is on (a fresh random draw
+        per call, also for the batches' ``discriminator`` used by gradient penalties)."""
+        if self.augment is None:
+            return lambda x: D(x, labels)
+        augment, memory_format = self.augment, self.memory_format
+        return lambda x: D(augment(x).contiguous(memory_format=memory_format), labels)
+
     def _optimize(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler) -> None:
         optimizer.zero_grad(set_to_none=True)
         if scaler.is_enabled():
