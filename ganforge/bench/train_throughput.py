@@ -95,7 +95,9 @@ class ThroughputReport:
 def variant_name(overrides: Mapping[str, Any]) -> str:
     if not overrides:
         return DEFAULT
-    return "ganforge + " + ", ".join(f"{k}={v}" for k, v in overrides.items())
+    flat = {k: v for k, v in overrides.items() if k != "arch_options"}
+    flat.update({f"arch.{k}": v for k, v in overrides.get("arch_options", {}).items()})
+    return "ganforge + " + ", ".join(f"{k}={v}" for k, v in flat.items())
 
 
 def ganforge_trainer(overrides: Mapping[str, Any], data: ImageData, device: torch.device,
@@ -113,7 +115,8 @@ def ganforge_trainer(overrides: Mapping[str, Any], data: ImageData, device: torc
     flags = {"arch": "dcgan", "loss": "nonsaturating", "dataset": DATASET, "image_size": size,
              "channels": channels, "batch_size": batch_size, "latent_dim": LATENT_DIM,
              "device": str(device), "seed": seed,
-             "arch_options": {"ngf": width, "ndf": width, "d_batchnorm": True}, **overrides}
+             **overrides,
+             "arch_options": {"ngf": width, "ndf": width, "d_batchnorm": True, **overrides.get("arch_options", {})}}
     config, plugins = resolve_config(flags)
     # The driver's update step writes nothing; only its hooks would, and it gets none.
     return RunDriver(build_run(config, plugins, data=data), run_dir=None)

@@ -24,8 +24,8 @@ def bench_train(
     repeats: int = typer.Option(3, min=1, help="Timed blocks per contender (interleaved rounds)."),
     warmup: int = typer.Option(2, min=0, help="Untimed iterations per contender first."),
     variant: Optional[List[str]] = typer.Option(
-        None, "--variant", help="A speed option to time alone as KEY=VALUE, e.g. channels_last=true "
-                                "(repeatable; default: channels_last, precision=bf16, compile=networks, "
+        None, "--variant", help="Speed options to time together as KEY=VALUE[,KEY=VALUE], e.g. "
+                                "channels_last=true,arch.impl=torch (arch.KEY: an architecture option; repeatable; default: channels_last, precision=bf16, compile=networks, "
                                 "reuse_fake=false). '--variant none' times the defaults only."),
     json_path: Optional[str] = typer.Option(None, "--json", help="Also write every measurement as JSON."),
 ) -> None:
@@ -90,6 +90,9 @@ def _print_table(report, title: str, rich: bool) -> None:
     typer.echo("img/s: per block of steps; vs baseline and TFLOP/s: from the medians")
 
 
+ARCH_PREFIX = "arch."
+
+
 def _variants(items: List[str]) -> list[dict]:
     """--variant KEY=VALUE items as one-option overrides, each value checked as the option's kind."""
     from ..training.config import OPTIONS_BY_NAME, coerce
@@ -98,9 +101,16 @@ def _variants(items: List[str]) -> list[dict]:
         return []
     out = []
     for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in OPTIONS_BY_NAME:
-            raise GanforgeError(f"--variant takes a training option as KEY=VALUE (e.g. channels_last=true), got '{item}'")
-        out.append({key: coerce(OPTIONS_BY_NAME[key], value.strip(), "--variant")})
+        overrides: dict = {}
+        for pair in item.split(","):
+            key, sep, value = pair.partition("=")
+            key = key.strip().replace("-", "_")
+            if sep and key.startswith(ARCH_PREFIX) and len(key) > len(ARCH_PREFIX):
+                overrides.setdefault("arch_options", {})[key[len(ARCH_PREFIX):]] = value.strip()
+            elif sep and key in OPTIONS_BY_NAME:
+                overrides[key] = coerce(OPTIONS_BY_NAME[key], value.strip(), "--variant")
+            else:
+                raise GanforgeError("--variant takes training options as KEY=VALUE[,KEY=VALUE...], an "
+                                    f"architecture option as arch.KEY=VALUE (e.g. channels_last=true,arch.impl=torch), got '{item}'")
+        out.append(overrides)
     return out

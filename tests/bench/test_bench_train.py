@@ -106,3 +106,15 @@ def test_ganforge_losses_match_the_baseline_step_for_step():
     for step, ((d_want, g_want), (d_got, g_got)) in enumerate(zip(want, got)):
         assert d_got == pytest.approx(float(d_want), rel=1e-4), f"D loss, step {step}"
         assert g_got == pytest.approx(float(g_want), rel=1e-4), f"G loss, step {step}"
+
+
+def test_variants_combine_training_and_architecture_options():
+    from ganforge.cli.bench_train import _variants
+    from ganforge.errors import GanforgeError
+
+    parsed = _variants(["channels_last=true,arch.impl=torch", "precision=bf16"])
+    assert parsed == [{"channels_last": True, "arch_options": {"impl": "torch"}}, {"precision": "bf16"}]
+    assert variant_name(parsed[0]) == "ganforge + channels_last=True, arch.impl=torch"
+    for bad in ("channels_last", "nonsense=1", "arch.=torch", "channels_last=maybe"):
+        with pytest.raises(GanforgeError):
+            _variants([bad])
