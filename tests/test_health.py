@@ -92,7 +92,7 @@ def test_a_discriminator_that_wins_is_reported_once_then_only_while_it_persists(
     assert rules.DISCRIMINATOR_WINS in state["active"] and len(state["window"]) == rules.D_WINS_WINDOW
 
 
-def test_a_nan_stops_the_run_with_the_message_the_health_record_carries(tmp_path):
+def test_a_nan_stops_the_run_keeps_the_last_good_checkpoint_and_says_so_in_the_health_record(tmp_path):
     driver = make_driver(tmp_path, steps=6, checkpoint_every=2)
     original = driver.update.loss.discriminator_loss
 
@@ -105,6 +105,9 @@ def test_a_nan_stops_the_run_with_the_message_the_health_record_carries(tmp_path
         driver.run_steps()
     (record,) = health_records(driver)
     assert record == {"step": 4, "health": rules.NON_FINITE, "message": str(caught.value), "stopped": True}
+    state = torch.load(driver.run_dir / "checkpoints" / "latest.pt", weights_only=True)
+    assert state["step"] == 2
+    assert all(torch.isfinite(v).all() for v in state["generator"].values() if v.is_floating_point())
 
 
 class _Constant(nn.Module):

@@ -128,21 +128,3 @@ def test_exported_generator_rebuilds_the_same_network(tmp_path):
     z, labels = torch.randn(4, 100), torch.tensor([0, 1, 8, 9])
     driver.run.generator.eval()
     torch.testing.assert_close(G(z, labels), driver.run.generator(z, labels))
-
-
-def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
-    from ganforge.training.driver import NonFiniteLoss
-
-    driver = make_driver(tmp_path, steps=6, checkpoint_every=2)
-    original = driver.update.loss.discriminator_loss
-
-    def poisoned(batch):
-        loss = original(batch)
-        return loss * float("nan") if batch.step >= 3 else loss
-
-    driver.update.loss.discriminator_loss = poisoned
-    with pytest.raises(NonFiniteLoss, match="step 4: d_loss"):
-        driver.run_steps()
-    state = torch.load(driver.run_dir / "checkpoints" / "latest.pt", weights_only=True)
-    assert state["step"] == 2
-    assert all(torch.isfinite(v).all() for v in state["generator"].values() if v.is_floating_point())

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Optional
 
-from ..files import atomic_write
+from .metrics import save_figure
 
 #: (record key, panel title, what is better), in panel order; the first four are drawn when present.
 PANELS = (
@@ -82,9 +82,4 @@ def plot_evaluations(records: list[dict], out: Path) -> Optional[Path]:
         ax.set_xlabel("step")
     if warnings:
         fig.suptitle("red lines: health warnings (see metrics.jsonl)", fontsize="small")
-    fig.tight_layout()
-    try:
-        atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    finally:
-        plt.close(fig)
-    return out
+    return save_figure(fig, out)

@@ -93,6 +93,13 @@ def plot_losses(records: list[dict], out: Path) -> Path | None:
         bottom.legend(fontsize="small", ncol=2)
         bottom.grid(alpha=0.3)
     axes[-1][0].set_xlabel("step")
+    return save_figure(fig, out)
+
+
+def save_figure(fig, out: Path) -> Path:
+    """Lay out ``fig``, write it as a PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     try:
         atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
