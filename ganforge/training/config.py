@@ -35,6 +35,8 @@ NETWORKS = ("g", "d")
 #: Above this a learning rate or weight decay is a typo, and the optimizers' float32 arithmetic
 #: overflows near 1e38 with an error that names no option.
 MAX_RATE = 1e3
+#: More updates than this per iteration is a typo (WGAN-GP uses 5); a huge count would look like a hang.
+MAX_UPDATES_PER_ITERATION = 100
 
 
 @dataclass(frozen=True)
@@ -324,6 +326,11 @@ def validate(config: Any) -> None:
             raise GanforgeError(f"{option.flag_name} must be positive, got {value}")
     if config.epochs is None and config.steps is None:
         raise GanforgeError("set --steps or --epochs")
+    for net in NETWORKS:
+        updates = getattr(config, f"{net}_steps")
+        if updates > MAX_UPDATES_PER_ITERATION:
+            raise GanforgeError(f"--{net}-steps must be at most {MAX_UPDATES_PER_ITERATION} updates per iteration, "
+                                f"got {updates}")
     for net in NETWORKS:
         settings: OptimizerSettings = getattr(config, f"{net}_optim")
         if settings.name not in OPTIMIZERS:
