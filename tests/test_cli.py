@@ -99,6 +99,7 @@ BAD_TRAIN = [
     (["dcgan", "--g-lr", "1.7e38"], "--g-lr and --g-weight-decay must be at most 1000"),
     (["dcgan", "--d-weight-decay", "1e39"], "--d-lr and --d-weight-decay must be at most 1000"),
     (["dcgan", "--d-steps", "16296312970858"], "--d-steps must be at most 100 updates per iteration"),
+    (["dcgan", "--epochs", "5.6e306"], "--epochs must be at most 1,000,000"),
     (["dcgan", "--g-optimizer", "sgd", "--g-momentum", "1.5"], "--g-momentum must be below 1"),
     (["dcgan", "--d-optimizer", "adagrad"], "--d-optimizer must be one of"),
     (["dcgan", "--device", "cuda"], "CUDA is not available"),

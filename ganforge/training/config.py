@@ -37,6 +37,8 @@ NETWORKS = ("g", "d")
 MAX_RATE = 1e3
 #: More updates than this per iteration is a typo (WGAN-GP uses 5); a huge count would look like a hang.
 MAX_UPDATES_PER_ITERATION = 100
+#: More passes over the data than this is a typo; near 1e306 the step count is not even finite.
+MAX_EPOCHS = 1e6
 
 
 @dataclass(frozen=True)
@@ -326,6 +328,8 @@ def validate(config: Any) -> None:
             raise GanforgeError(f"{option.flag_name} must be positive, got {value}")
     if config.epochs is None and config.steps is None:
         raise GanforgeError("set --steps or --epochs")
+    if config.epochs is not None and not config.epochs <= MAX_EPOCHS:
+        raise GanforgeError(f"--epochs must be at most {MAX_EPOCHS:,.0f}, got {config.epochs:g}")
     for net in NETWORKS:
         updates = getattr(config, f"{net}_steps")
         if updates > MAX_UPDATES_PER_ITERATION:
