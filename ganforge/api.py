@@ -122,6 +122,7 @@ def resume(run_dir: Path, *, progress: Optional[bool] = None, verbose: bool = Tr
 
 
 def _resume(run_dir: Path, progress, verbose, parallel, overrides) -> Path:
+    from .options import with_legacy_values
     from .training.assemble import build_run
     from .training.checkpoint import find_checkpoint, verify_checkpoint
     from .training.config import OPTIONS_BY_NAME, TrainConfig, validate
@@ -149,11 +150,13 @@ def _resume(run_dir: Path, progress, verbose, parallel, overrides) -> Path:
             given.setdefault("epochs", None)
         config.update(given, source="resume")
         validate(config)
+        plugins = load_plugins(config.arch, config.loss)
+        config.arch_options = with_legacy_values(plugins.arch.options, config.arch_options, f"architecture '{config.arch}'")
         if parallel is None:
-            run = build_run(config, load_plugins(config.arch, config.loss))
+            run = build_run(config, plugins)
         else:
             parallel.check(config)
-            run = build_run(config, load_plugins(config.arch, config.loss), device=parallel.device(config.device))
+            run = build_run(config, plugins, device=parallel.device(config.device))
         return checked, config, _driver(run, checked, progress, parallel)
 
     run_dir, config, driver = _together(parallel, setup)

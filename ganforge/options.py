@@ -24,6 +24,15 @@ FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 NONE_WORDS = frozenset({"none", "null"})
 
 
+class _NoLegacy:
+    def __repr__(self) -> str:
+        return "NO_LEGACY"
+
+
+#: ``Option.legacy`` when runs saved before the option existed need nothing special.
+NO_LEGACY = _NoLegacy()
+
+
 @dataclass(frozen=True)
 class Option:
     """A declared architecture option.
@@ -31,7 +40,8 @@ class Option:
     ``type`` is one of int, float, bool, str (default: the default's type). ``choices``
     limits the values; ``min`` and ``max`` bound a number (both inclusive). A default of
     None needs an explicit ``type`` and means "not set": the user may set a value of that
-    type, or ``none``.
+    type, or ``none``. ``legacy`` is the value a run saved before the option existed must
+    keep when it is resumed (when a new option changes what the old behaviour was).
     """
 
     default: Any
@@ -40,6 +50,7 @@ class Option:
     min: Optional[float] = None
     max: Optional[float] = None
     help: str = ""
+    legacy: Any = NO_LEGACY
 
 
 def declarations(options: Any, where: str) -> dict[str, Option]:
@@ -73,6 +84,15 @@ def resolve_options(options: Any, given: Optional[Mapping[str, Any]], owner: str
         if problem:
             raise InvalidOptionError(f"{owner}: option {key}={_show(value)}: {problem}")
     return resolved
+
+
+def with_legacy_values(options: Any, saved: Mapping[str, Any], owner: str) -> dict[str, Any]:
+    """A saved run's option values, plus the ``legacy`` value of every declared option the
+    run was saved without (it predates the option), so that resuming rebuilds its networks."""
+    declared = declarations(options, owner)
+    added = {key: option.legacy for key, option in declared.items()
+             if key not in saved and option.legacy is not NO_LEGACY}
+    return {**saved, **added}
 
 
 def describe(option: Option) -> str:
@@ -133,7 +153,12 @@ def _declaration(key: Any, value: Any, where: str) -> Option:
         raise bad(f"min {option.min} is greater than max {option.max}")
     if not isinstance(option.help, str):
         raise bad("help must be a string")
-    complete = Option(default, kind, choices, option.min, option.max, option.help)
+    legacy = option.legacy
+    if legacy is not NO_LEGACY:
+        problem, legacy = _typed(legacy, kind)
+        if problem:
+            raise bad(f"legacy {option.legacy!r} {problem}")
+    complete = Option(default, kind, choices, option.min, option.max, option.help, legacy)
     if default is not None:
         problem = _outside(default, complete)
         if problem:

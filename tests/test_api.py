@@ -32,6 +32,19 @@ def test_a_mistake_raises_before_anything_is_written(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_a_conditional_run_saved_before_projection_existed_resumes_with_the_input_plane(tmp_path):
+    from ganforge.training.checkpoint import verify_checkpoint
+
+    run_dir = ganforge.train("cgan", runs_dir=str(tmp_path), **{**TINY, "arch_options": {**TINY["arch_options"],
+                                                                                          "conditioning": "plane"}})
+    config = json.loads((run_dir / "config.json").read_text())
+    del config["arch_options"]["conditioning"]  # as written before the option existed
+    (run_dir / "config.json").write_text(json.dumps(config))
+    ganforge.resume(run_dir, steps=3, progress=False)
+    assert json.loads((run_dir / "config.json").read_text())["arch_options"]["conditioning"] == "plane"
+    assert any("label_plane" in key for key in verify_checkpoint(run_dir / "checkpoints" / "latest.pt")["discriminator"])
+
+
 def test_resume_refuses_options_that_define_the_run(tmp_path):
     run_dir = ganforge.train("dcgan", runs_dir=str(tmp_path), **TINY)
     with pytest.raises(GanforgeError, match="--batch-size cannot change"):

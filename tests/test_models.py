@@ -59,14 +59,24 @@ def test_dcgan_rejects_sizes_it_cannot_make(size):
         resolution_plan(size)
 
 
-def test_cgan_conditions_both_networks():
-    G, D = build("cgan", (1, 28, 28), num_classes=10, ngf="4", ndf="4")
+@pytest.mark.parametrize("conditioning", ["projection", "plane"])
+def test_cgan_conditions_both_networks(conditioning):
+    G, D = build("cgan", (1, 28, 28), num_classes=10, ngf="4", ndf="4", conditioning=conditioning)
     z = torch.randn(1, 16).expand(2, 16)
     x = G(z, torch.tensor([3, 7]))
     assert not torch.allclose(x[0], x[1])  # the same z with another label draws another image
     same = x[:1].expand(2, -1, -1, -1)
     logits = D(same, torch.tensor([3, 7]))
     assert logits.shape == (2,) and logits[0] != logits[1]
+
+
+def test_cgan_projection_adds_the_class_map_inner_product_to_the_unconditional_logit():
+    _, D = build("cgan", (1, 28, 28), num_classes=10, ndf="4")
+    x, labels = torch.randn(5, 1, 28, 28), torch.tensor([0, 3, 3, 9, 1])
+    features = D.net[:-1](x)
+    expected = D.net[-1](features).flatten() + torch.einsum("bchw,bchw->b", D.class_maps(labels).view_as(features), features)
+    torch.testing.assert_close(D(x, labels), expected)
+    assert D.class_maps.weight.std().item() == pytest.approx(0.02, rel=0.2)  # the DCGAN init, not N(0, 1)
 
 
 def test_mlp_gan():

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from ganforge.errors import InvalidOptionError, InvalidPluginError
 from ganforge.interfaces import Architecture, instantiate_plugin
-from ganforge.options import Option, declarations, describe, resolve_options
+from ganforge.options import Option, declarations, describe, resolve_options, with_legacy_values
 
 OWNER = "architecture 'demo'"
 DECLARED = {
@@ -94,6 +94,7 @@ def test_any_int_in_range_round_trips_through_its_string(n):
     ({"hidden": Option(5, max=3)}, "P: option 'hidden': default 5 must be at most 3"),
     ({"hidden": Option("x", min=1)}, "P: option 'hidden': min is 1; min and max bound int and float options"),
     ({"hidden": Option(2, min=3, max=1)}, "P: option 'hidden': min 3 is greater than max 1"),
+    ({"hidden": Option(2, legacy="two")}, "P: option 'hidden': legacy 'two' is not an int"),
     ({1: 2}, "P: option names must be non-empty strings, got 1"),
     ([("hidden", 1)], "P: options must be a mapping"),
 ])
@@ -101,6 +102,13 @@ def test_unusable_declarations_are_refused_naming_the_option(options, message):
     with pytest.raises(InvalidPluginError) as info:
         declarations(options, "P")
     assert str(info.value).startswith(message)
+
+
+def test_runs_saved_without_an_option_get_its_legacy_value_and_keep_what_they_saved():
+    options = {"mode": Option("new", choices=("new", "old"), legacy="old"), "width": 8}
+    assert with_legacy_values(options, {"width": 4}, "P") == {"width": 4, "mode": "old"}
+    assert with_legacy_values(options, {"width": 4, "mode": "new"}, "P") == {"width": 4, "mode": "new"}
+    assert with_legacy_values({"width": 8}, {}, "P") == {}  # no legacy value: the default applies as usual
 
 
 def test_int_default_of_a_float_option_is_widened():

@@ -1,7 +1,7 @@
-"""Conditional DCGAN: the one-hot label joins z in G and becomes an extra input plane in D."""
+"""Conditional DCGAN: the one-hot label joins z in G; D takes it by projection (or as an input plane)."""
 
-from ..interfaces import ModelSpec
-from .dcgan import DCGAN
+from ..interfaces import ModelSpec, Option
+from .dcgan import CONDITIONINGS, DCGAN
 
 
 class ConditionalDCGAN(DCGAN):
@@ -12,5 +12,16 @@ class ConditionalDCGAN(DCGAN):
     # (about the same wall time on 2 CPU cores) drew mostly eights.
     defaults = {"batch_size": 64, "steps": 3000}
 
+    options = {
+        **DCGAN.options,
+        "conditioning": Option("projection", choices=CONDITIONINGS,
+                               help="how D takes the label: projection (a per-class final layer) or plane "
+                                    "(an extra input channel)",
+                               legacy="plane"),  # runs saved before projection existed used the plane
+    }
+
     def _classes(self, spec: ModelSpec) -> int:
         return int(spec.num_classes)
+
+    def _conditioning(self, spec: ModelSpec) -> str:
+        return str(spec.options["conditioning"])

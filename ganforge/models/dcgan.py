@@ -18,6 +18,8 @@ from ..ops.dispatch import IMPLS
 from .init import dcgan_init
 
 IMAGE_SIZES = (28, 32, 64, 128)
+#: How a conditional discriminator takes the label (see DCGANDiscriminator).
+CONDITIONINGS = ("projection", "plane")
 
 
 def resolution_plan(size: int) -> tuple[int, int]:
@@ -54,18 +56,30 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
+    """Strided convolutions down to ``base`` x ``base``, then one full-size convolution to a logit.
+
+    Conditional variants (``num_classes`` > 0) take the label one of two ways:
+    ``"projection"`` (Miyato & Koyama 2018): the logit gains the inner product of the last
+    feature map with a learned per-class map, so each class has its own final layer;
+    ``"plane"``: the label is mapped to one extra image-sized input channel.
+    """
+
     def __init__(self, channels: int, size: int, ndf: int, batchnorm: bool = False,
-                 num_classes: int = 0):
+                 num_classes: int = 0, conditioning: str = "projection"):
         super().__init__()
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
         self.num_classes = num_classes
         self.size = size
+        self.conditioning = conditioning if num_classes else None
         base, doublings = resolution_plan(size)
         widths = [ndf * 2**i for i in range(doublings)]
-        if num_classes:
-            # The label becomes one extra image-sized input channel.
+        if self.conditioning == "plane":
             self.label_plane = nn.Linear(num_classes, size * size)
+        elif self.conditioning == "projection":
+            self.class_maps = nn.Embedding(num_classes, widths[-1] * base * base)
         layers: list[nn.Module] = [
-            nn.Conv2d(channels + (1 if num_classes else 0), widths[0], 4, 2, 1),
+            nn.Conv2d(channels + (1 if self.conditioning == "plane" else 0), widths[0], 4, 2, 1),
             nn.LeakyReLU(0.2),
         ]
         for a, b in zip(widths, widths[1:]):
@@ -77,11 +91,16 @@ class DCGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.num_classes:
+        if self.conditioning == "plane":
             one_hot = nn.functional.one_hot(labels, self.num_classes).to(x.dtype)
             plane = self.label_plane(one_hot).view(-1, 1, self.size, self.size)
             x = torch.cat([x, plane], dim=1)
-        return self.net(x).flatten()
+        if self.conditioning != "projection":
+            return self.net(x).flatten()
+        *features, to_logit = self.net
+        for layer in features:
+            x = layer(x)
+        return to_logit(x).flatten() + (self.class_maps(labels) * x.flatten(1)).sum(1)
 
 
 class DCGAN(Architecture):
@@ -100,6 +119,9 @@ class DCGAN(Architecture):
     def _classes(self, spec: ModelSpec) -> int:
         return 0
 
+    def _conditioning(self, spec: ModelSpec) -> str:
+        return "projection"
+
     def build_generator(self, spec: ModelSpec) -> nn.Module:
         o = spec.options
         g = DCGANGenerator(spec.latent_dim, spec.channels, spec.image_size, int(o["ngf"]),
@@ -110,7 +132,8 @@ class DCGAN(Architecture):
     def build_discriminator(self, spec: ModelSpec) -> nn.Module:
         o = spec.options
         d = DCGANDiscriminator(spec.channels, spec.image_size, int(o["ndf"]),
-                               batchnorm=bool(o["d_batchnorm"]), num_classes=self._classes(spec))
+                               batchnorm=bool(o["d_batchnorm"]), num_classes=self._classes(spec),
+                               conditioning=self._conditioning(spec))
         dcgan_init(d)
         return d
 
