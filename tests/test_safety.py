@@ -214,6 +214,24 @@ def test_an_image_size_that_cannot_fit_is_refused_up_front(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_networks_whose_training_state_cannot_fit_are_refused_before_they_are_built(tmp_path, monkeypatch):
+    import ganforge.memory
+
+    # Linux would lend these pages and then kill the process mid-step; the estimate refuses first.
+    monkeypatch.setattr(ganforge.memory, "available_memory", lambda: 512 * 1024 ** 2)
+    built = []
+    monkeypatch.setattr(torch.nn.ConvTranspose2d, "reset_parameters", lambda self: built.append(self.weight.device))
+    line = one_line_error(cli("train", "dcgan", "--latent-dim", "200000", "-O", "ngf=4", "-O", "ndf=4",
+                              "--runs-dir", tmp_path / "runs"),
+                          "training the networks of 'dcgan' (weights, gradients, optimizer state) needs about",
+                          "lower the architecture's width options (-O) or --latent-dim")
+    first_layer = 200000 * 8 * 7 * 7 * 4  # z -> 8 maps of 7x7, float32
+    estimate = float(line.split("needs about ")[1].split(" GiB")[0])
+    assert estimate >= 4 * first_layer / GIB  # weights, gradients, Adam's two moments
+    assert built and all(device.type == "meta" for device in built)  # nothing real was allocated
+    assert not (tmp_path / "runs").exists()
+
+
 def test_check_fits():
     assert available_memory() > 0
     check_fits(GIB, "x", "--opt", available=2 * GIB)

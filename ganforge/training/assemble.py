@@ -18,10 +18,10 @@ from ..errors import GanforgeError
 from ..interfaces import Architecture, Loss, ModelSpec
 from ..options import resolve_options
 from ..plugin_calls import build_networks, validate_spec
-from ..memory import network_memory_guard
+from ..memory import check_fits, network_memory_guard
 from .monitor_options import validate_monitoring_spec
 from .config import COMMAND_LINE, TrainConfig, plugin_defaults, read_toml, validate
-from .optim import make_optimizer
+from .optim import OPTIMIZER_STATE_SLOTS, make_optimizer
 from .plugins import RunPlugins, load_plugins
 
 
@@ -88,6 +88,26 @@ def resolve_arch_options(architecture: Architecture, given: Mapping[str, Any], a
     return resolve_options(architecture.options, given, f"architecture '{arch_name}'")
 
 
+def _check_networks_fit(architecture: Architecture, spec: ModelSpec, config: TrainConfig, where: str) -> None:
+    """Refuse networks whose weights, gradients and optimizer state cannot fit in memory,
+    before allocating them: sizes are counted on torch's meta device, which allocates nothing.
+    (Linux lends memory it does not have, so an oversized run would otherwise be killed by the
+    kernel halfway through its first step instead of raising an error.) An architecture that
+    cannot be built on the meta device is not estimated."""
+    try:
+        with torch.device("meta"):
+            generator, discriminator = build_networks(architecture, spec, where)
+    except Exception:  # the real build below reports the plugin's errors properly
+        return
+    needed = 0
+    for net, settings in ((generator, config.g_optim), (discriminator, config.d_optim)):
+        weights = sum(p.numel() * p.element_size() for p in net.parameters())
+        buffers = sum(b.numel() * b.element_size() for b in net.buffers())
+        needed += weights * (2 + OPTIMIZER_STATE_SLOTS[settings.name]) + buffers  # + gradients + state
+    check_fits(needed, f"training the networks of '{config.arch}' (weights, gradients, optimizer state)",
+               "the architecture's width options (-O) or --latent-dim")
+
+
 def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData] = None,
               device: Optional[torch.device] = None) -> Run:
     """Load the data (unless given) and build everything a run needs. Writes nothing.
@@ -114,6 +134,7 @@ def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData
     where = plugins.architecture.found.where
     validate_spec(architecture, spec, where)
     validate_monitoring_spec(config, spec.num_classes, data.class_names)
+    _check_networks_fit(architecture, spec, config, where)
     torch.manual_seed(config.seed)
     with network_memory_guard(f"building the networks of '{config.arch}'",
                               "the architecture's width options (-O), --latent-dim or --image-size"):

@@ -22,6 +22,10 @@ OPTIMIZER_CLASSES: dict[str, Callable[[Iterable, OptimizerSettings], torch.optim
                                              weight_decay=s.weight_decay),
 }
 
+#: Tensors of state each optimizer keeps per parameter, at most (Adam: two moments; RMSprop:
+#: square average and momentum buffer; SGD: momentum buffer). Used to estimate memory up front.
+OPTIMIZER_STATE_SLOTS = {"adam": 2, "adamw": 2, "rmsprop": 2, "sgd": 1}
+
 
 def make_optimizer(settings: OptimizerSettings, params: Iterable[Any]) -> torch.optim.Optimizer:
     return OPTIMIZER_CLASSES[settings.name](params, settings)
