@@ -122,8 +122,8 @@ def test_sample_grids_show_the_average(tmp_path):
     driver = make_driver(tmp_path, ema=0.9, steps=2)
     seen = []
     grids = next(h for h in driver.hooks if isinstance(h, SampleGrids))
-    original = grids.save
-    grids.save = lambda d: seen.append(d.output_generator) or original(d)
+    original = grids.act
+    grids.act = lambda d: seen.append(d.output_generator) or original(d)
     driver.run_steps()
     assert seen and all(g is driver.hooks[0].average.module for g in seen)
 

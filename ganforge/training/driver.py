@@ -55,6 +55,25 @@ class Hook:
     def load_state_dict(self, state: dict) -> None: ...
 
 
+class PeriodicHook(Hook):
+    """A hook that acts every ``every`` steps, and once more at the end unless the last step
+    was one of those."""
+
+    def __init__(self, every: int):
+        self.every = every
+
+    def act(self, driver: "RunDriver") -> None:
+        raise NotImplementedError
+
+    def on_step(self, driver: "RunDriver") -> None:
+        if driver.step % self.every == 0:
+            self.act(driver)
+
+    def on_end(self, driver: "RunDriver") -> None:
+        if driver.step % self.every != 0:
+            self.act(driver)
+
+
 class RunDriver:
     def __init__(self, run: Run, run_dir: Path, hooks: Sequence[Hook] = (), parallel=None):
         self.run = run

@@ -15,7 +15,7 @@ from typing import Optional
 
 from ..generator_file import export_generator
 from .checkpoint import untouched_rng, write_checkpoint
-from .driver import Hook, RunDriver
+from .driver import PeriodicHook, RunDriver
 from .monitor_options import digit_classes, is_better, parse_eval_metrics
 from .rundir import BEST_CHECKPOINT, BEST_GENERATOR_FILE, CHECKPOINTS_DIR
 
@@ -35,11 +35,11 @@ def flatten_metrics(metrics: dict, prefix: str = PREFIX) -> dict:
     return out
 
 
-class EvaluationHook(Hook):
+class EvaluationHook(PeriodicHook):
     name = "evaluation"
 
     def __init__(self, every: int, n: int, metrics: str, best_metric: Optional[str], cache_root=None):
-        self.every = every
+        super().__init__(every)
         self.n = n
         self.metrics = parse_eval_metrics(metrics)
         self.best_metric = best_metric
@@ -59,15 +59,7 @@ class EvaluationHook(Hook):
         with untouched_rng(driver.run.device):
             self.evaluator = Evaluator(self.metrics, driver.run.device, cache_root=self.cache_root)
 
-    def on_step(self, driver: RunDriver) -> None:
-        if driver.step % self.every == 0:
-            self.evaluate(driver)
-
-    def on_end(self, driver: RunDriver) -> None:
-        if driver.step % self.every != 0:
-            self.evaluate(driver)
-
-    def evaluate(self, driver: RunDriver) -> dict:
+    def act(self, driver: RunDriver) -> dict:
         run = driver.run
         spec = run.spec
         classes = digit_classes(spec.num_classes, run.data.class_names if spec.num_classes else None)

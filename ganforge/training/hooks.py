@@ -10,7 +10,7 @@ import torch
 from ..generator_file import GENERATOR_FILE, GeneratorInfo, export_generator, sample_latent
 from ..images import save_grid
 from .checkpoint import save_checkpoint
-from .driver import Hook, RunDriver
+from .driver import Hook, PeriodicHook, RunDriver
 from .ema import GeneratorEMA
 from .eval_plot import plot_evaluations, record_line
 from .metrics import MetricsLog, plot_losses, read_metrics
@@ -68,11 +68,11 @@ class ProgressBar(Hook):
             self.progress = None
 
 
-class SampleGrids(Hook):
+class SampleGrids(PeriodicHook):
     """A grid from fixed noise every ``every`` steps and at the end (conditional: a row per label)."""
 
     def __init__(self, every: int):
-        self.every = every
+        super().__init__(every)
         self.z = self.labels = None
         self.columns = GRID_COLUMNS
 
@@ -87,15 +87,7 @@ class SampleGrids(Hook):
         n = GRID_SAMPLES if self.labels is None else len(self.labels)
         self.z = sample_latent(n, spec.latent_dim, c.latent_prior, rng, run.device)
 
-    def on_step(self, driver: RunDriver) -> None:
-        if driver.step % self.every == 0:
-            self.save(driver)
-
-    def on_end(self, driver: RunDriver) -> None:
-        if driver.step % self.every != 0:
-            self.save(driver)
-
-    def save(self, driver: RunDriver) -> Path:
+    def act(self, driver: RunDriver) -> Path:
         G = driver.output_generator
         G.eval()
         with torch.no_grad():

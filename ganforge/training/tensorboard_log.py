@@ -10,15 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from .driver import Hook, RunDriver
+from .driver import PeriodicHook, RunDriver
 from .rundir import SAMPLES_DIR, TENSORBOARD_DIR
 
 NOT_SCALARS = {"step", "epoch"}
 
 
-class TensorBoardLog(Hook):
+class TensorBoardLog(PeriodicHook):
+    """Scalars of every log and evaluation record, health warnings as text, and a sample grid
+    every ``sample_every`` steps and at the end."""
+
     def __init__(self, sample_every: int):
-        self.sample_every = sample_every
+        super().__init__(sample_every)
         self.writer = None
 
     def on_start(self, driver: RunDriver) -> None:
@@ -36,13 +39,8 @@ class TensorBoardLog(Hook):
         else:
             self._scalars("eval", record)
 
-    def on_step(self, driver: RunDriver) -> None:
-        if driver.step % self.sample_every == 0:
-            self._grid(driver)
-
     def on_end(self, driver: RunDriver) -> None:
-        if driver.step % self.sample_every != 0:
-            self._grid(driver)
+        super().on_end(driver)
         self.writer.flush()
 
     def close(self) -> None:
@@ -56,7 +54,7 @@ class TensorBoardLog(Hook):
             if key not in NOT_SCALARS and isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.writer.add_scalar(f"{group}/{key}", value, step)
 
-    def _grid(self, driver: RunDriver) -> Optional[Path]:
+    def act(self, driver: RunDriver) -> Optional[Path]:
         import numpy as np
         from PIL import Image
 
