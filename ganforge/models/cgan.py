@@ -7,10 +7,11 @@ from .dcgan import CONDITIONINGS, DCGAN
 class ConditionalDCGAN(DCGAN):
     description = "Conditional DCGAN: class labels into both networks (needs a labelled dataset)"
     conditional = True
-    # Chosen by looking at `ganforge sample --label 8`: with the global default of 5000 steps
-    # of batch 32, --label 8 drew many 5s, 6s and 3s among the eights; 3000 steps of batch 64
-    # (about the same wall time on 2 CPU cores) drew mostly eights.
-    defaults = {"batch_size": 64, "steps": 3000}
+    # Batch 64: with the global default of 5000 steps of batch 32, --label 8 drew many 5s, 6s
+    # and 3s among the eights. 4000 steps: measured with `ganforge eval` (n = 5000) on the
+    # projection discriminator, seeds 0 and 1: label accuracy 0.943 / 0.964 after 3000 steps,
+    # 0.975 / 0.982 after 4000 (FID-digits 12.4 / 11.0 -> 9.5 / 8.3).
+    defaults = {"batch_size": 64, "steps": 4000}
 
     options = {
         **DCGAN.options,
