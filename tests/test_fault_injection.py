@@ -207,5 +207,6 @@ def test_killed_and_resumed_runs_end_exactly_like_an_uninterrupted_one(tmp_path,
 @pytest.mark.slow
 def test_twenty_five_kill_resume_trials(tmp_path, digit_cache_env):
     report = kill_resume_trials(tmp_path, trials=25, seed=2026, in_process=False)
+    print("kill/resume trials:", {key: value for key, value in report.items() if key != "events"})  # -s shows it
     assert report["differed"] == 0, report["events"]
     assert report["mid_write_kills"] >= 5, report["events"]
