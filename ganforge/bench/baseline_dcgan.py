@@ -91,11 +91,15 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+#: The script's Adam learning rate, for both networks.
+LR = 2e-4
+
+
 class BaselineDCGAN:
     """The networks, optimizers and criterion of the script, and its update as ``iteration``."""
 
     def __init__(self, nz: int = 100, ngf: int = 64, ndf: int = 64, nc: int = 3, image_size: int = 64,
-                 device: torch.device | str = "cpu", lr: float = 2e-4, beta1: float = 0.5):
+                 device: torch.device | str = "cpu", lr: float = LR, beta1: float = 0.5):
         self.nz = nz
         self.device = torch.device(device)
         self.generator = Generator(nz, ngf, nc, image_size).to(self.device)

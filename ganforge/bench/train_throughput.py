@@ -19,6 +19,7 @@ import torch
 
 from ..data import ImageData, InMemoryBatches, load_dataset
 from ..errors import GanforgeError
+from .baseline_dcgan import LR as BASELINE_LR
 from .baseline_dcgan import BaselineDCGAN
 
 BASELINE = "baseline (plain PyTorch)"
@@ -115,6 +116,7 @@ def ganforge_trainer(overrides: Mapping[str, Any], data: ImageData, device: torc
     flags = {"arch": "dcgan", "loss": "nonsaturating", "dataset": DATASET, "image_size": size,
              "channels": channels, "batch_size": batch_size, "latent_dim": LATENT_DIM,
              "device": str(device), "seed": seed,
+             "g_lr": BASELINE_LR, "d_lr": BASELINE_LR,  # the script's Adam, whatever dcgan's defaults are
              **overrides,
              "arch_options": {"ngf": width, "ndf": width, "d_batchnorm": True, **overrides.get("arch_options", {})}}
     config, plugins = resolve_config(flags)
