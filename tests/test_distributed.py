@@ -49,8 +49,17 @@ DEADLINE_S = 240  # a process that hangs fails the test instead of the suite
 
 def environment(**extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", FAIL_AT_ENV)}
-    env.update({"OMP_NUM_THREADS": "1", "GANFORGE_DEBUG": "0", **extra})
+    # A process that crashes in native code prints its Python stack (faulthandler).
+    env.update({"OMP_NUM_THREADS": "1", "GANFORGE_DEBUG": "0", "PYTHONFAULTHANDLER": "1", **extra})
     return env
+
+
+def workers_said(stderr: str, limit: int = 4000) -> str:
+    """What the worker processes printed, without torchrun's own report (which would fill the
+    failure message and hide the first lines that matter)."""
+    own = [line for line in stderr.splitlines()
+           if "torch/distributed/elastic" not in line and "torch/distributed/run.py" not in line]
+    return "\n".join(own)[:limit]
 
 
 def ganforge(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
@@ -67,7 +76,7 @@ def two_process_results(tmp_path_factory) -> Path:
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            str(worker), str(out), json.dumps(cases)], env=environment(), capture_output=True,
                           text=True, timeout=DEADLINE_S, cwd=out)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, workers_said(done.stderr)
     return out
 
 

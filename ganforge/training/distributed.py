@@ -31,6 +31,7 @@ What a run does differently with several processes, all decided here:
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import os
 import re
@@ -110,7 +111,14 @@ class Parallel:
         return cls(rank, world_size, local_rank, timeout_s, created)
 
     def close(self) -> None:
+        """Leave the group after a run that ended well. The DistributedDataParallel wrappers hold
+        the group too, often in reference cycles that would otherwise be freed only while the
+        interpreter shuts down (when the group's threads can no longer be torn down safely), so
+        they are collected first; then every rank waits for the others, so that none closes its
+        connections while another still uses them."""
         if self.created and dist.is_initialized():
+            gc.collect()
+            dist.barrier()
             dist.destroy_process_group()
 
     @property
