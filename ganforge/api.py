@@ -72,9 +72,11 @@ def _train(arch, config_file, progress, verbose, parallel, options) -> Path:
     def setup():
         config, plugins = resolve_config(values, Path(config_file) if config_file else None)
         if parallel is None:
-            return config, build_run(config, plugins)  # every input mistake fails here, before any file exists
-        parallel.check(config)
-        return config, build_run(config, plugins, device=parallel.device(config.device))
+            run = build_run(config, plugins)  # every input mistake fails here, before any file exists
+        else:
+            parallel.check(config)
+            run = build_run(config, plugins, device=parallel.device(config.device))
+        return run.config, run  # with the device's defaults filled in: what config.json records
 
     config, run = _together(parallel, setup)
     run_dir = _on_main(parallel, lambda: _new_run_dir(config))

@@ -52,8 +52,22 @@ def test_reuse_with_several_generator_updates_regenerates_after_the_first():
     assert len(calls) == 3  # one reused from the D update, two new
 
 
+def test_channels_last_is_on_by_default_on_the_cpu_only():
+    from ganforge.training.step import use_channels_last
+
+    driver = driver_for()
+    assert driver.run.config.channels_last is True  # resolved: config.json records what ran
+    assert driver.update.memory_format == torch.channels_last
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in driver.run.generator.parameters()
+               if p.dim() == 4)
+    assert driver_for(channels_last=False).run.config.channels_last is False
+    assert use_channels_last(None, torch.device("cuda")) is False  # unmeasured there: NCHW
+    assert use_channels_last(True, torch.device("cuda")) is True
+
+
 def test_channels_last_gives_the_same_training():
-    plain, last = driver_for(), driver_for(channels_last=True)
+    plain, last = driver_for(channels_last=False), driver_for(channels_last=True)
+    assert plain.update.memory_format == torch.contiguous_format
     assert any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
                for p in last.run.discriminator.parameters())
     first_plain, first_last = run_iterations(plain, 1)[0], run_iterations(last, 1)[0]

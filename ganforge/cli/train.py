@@ -138,7 +138,7 @@ def _signature() -> inspect.Signature:
         if option.default is not None and option.kind is not bool:
             help = help.rstrip(".") + f" (default: {_default_text(option.default)}"
             help += ", or the plugins')." if option.name in ("batch_size", "steps", "d_steps") else ")."
-        elif option.kind is bool:
+        elif option.kind is bool and option.default is not None:  # None: the help says what happens
             help = help.rstrip(".") + f" (default: {'on' if option.default else 'off'})."
         params.append(_parameter(option.name, option.kind, [option.flag_name], help))
     params.append(inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],

@@ -26,7 +26,7 @@ def check_training_steps(arch: Architecture, spec: ModelSpec, *, steps: int = 2,
     G, D = build_pair(arch, spec, seed)
     update = UpdateStep(G, D, make_optimizer(config.g_optim, G.parameters()),
                         make_optimizer(config.d_optim, D.parameters()), loss,
-                        StepSettings.from_config(config, spec.num_classes), torch.device("cpu"))
+                        StepSettings.from_config(config, spec.num_classes, torch.device("cpu")), torch.device("cpu"))
     batches = InMemoryBatches(_random_data(spec, batch_size, seed), batch_size, torch.device("cpu"),
                               torch.Generator().manual_seed(seed))
     before = {net: [p.detach().clone() for p in m.parameters()] for net, m in (("generator", G), ("discriminator", D))}

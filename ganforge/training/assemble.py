@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from .monitor_options import validate_monitoring_spec
 from .config import COMMAND_LINE, TrainConfig, plugin_defaults, read_toml, validate
 from .optim import OPTIMIZER_STATE_SLOTS, make_optimizer
 from .plugins import RunPlugins, load_plugins
+from .step import use_channels_last
 
 
 @dataclass
@@ -111,9 +113,12 @@ def _check_networks_fit(architecture: Architecture, spec: ModelSpec, config: Tra
 def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData] = None,
               device: Optional[torch.device] = None) -> Run:
     """Load the data (unless given) and build everything a run needs. Writes nothing.
-    ``device``: this process's device when it is one of several (default: ``config.device``)."""
+    ``device``: this process's device when it is one of several (default: ``config.device``).
+    The run's config has the device-dependent defaults filled in (``channels_last``), so that
+    the config.json written from it says what ran and a resume elsewhere does the same."""
     architecture = plugins.arch
     device = resolve_device(config.device) if device is None else device
+    config = dataclasses.replace(config, channels_last=use_channels_last(config.channels_last, device))
     if data is None:
         data = load_dataset(config.dataset, config.data_root, config.image_size, config.channels)
     if config.subset is not None:

@@ -86,7 +86,7 @@ class RunDriver:
         part = (0, 1) if parallel is None else (parallel.rank, parallel.world_size)
         self.batches = InMemoryBatches(run.data, c.batch_size, run.device, torch.Generator().manual_seed(c.seed),
                                        part=part)
-        settings = StepSettings.from_config(c, run.spec.num_classes)
+        settings = StepSettings.from_config(c, run.spec.num_classes, run.device)
         if parallel is None:
             self.update = UpdateStep(run.generator, run.discriminator, run.g_optimizer, run.d_optimizer, run.loss,
                                      settings, run.device)

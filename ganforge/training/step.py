@@ -46,14 +46,21 @@ class StepSettings:
     loss_name: str = "the loss"
 
     @classmethod
-    def from_config(cls, config, num_classes: Optional[int]) -> "StepSettings":
+    def from_config(cls, config, num_classes: Optional[int], device: torch.device) -> "StepSettings":
         return cls(batch_size=config.batch_size, d_steps=config.d_steps, g_steps=config.g_steps, latent_dim=config.latent_dim,
                    latent_prior=config.latent_prior, num_classes=num_classes, reuse_fake=config.reuse_fake,
-                   channels_last=config.channels_last, precision=config.precision, compile=config.compile,
+                   channels_last=use_channels_last(config.channels_last, device), precision=config.precision,
+                   compile=config.compile,
                    augment=config.augment, loss_name=f"loss '{config.loss}'")
 
 
 Batches = Iterator[tuple[torch.Tensor, Optional[torch.Tensor]]]
+
+
+def use_channels_last(requested: Optional[bool], device: torch.device) -> bool:
+    """``--channels-last`` when given; unset, on for the CPU (faster there: benchmarks/RESULTS.md)
+    and off elsewhere, where nobody has measured it yet."""
+    return device.type == "cpu" if requested is None else bool(requested)
 
 
 class UpdateStep:
