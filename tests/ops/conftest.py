@@ -43,11 +43,12 @@ def random_state(block: UpsampleBlock) -> dict:
 
 def run_block(state: dict, geometry: dict, impl: str, x: torch.Tensor, grad_out: torch.Tensor, *,
               train: bool, dtype=torch.float32, device="cpu",
-              memory_format=torch.contiguous_format) -> dict:
-    """Forward and backward once; returns the output, every gradient and the running stats."""
+              memory_format=torch.contiguous_format, weight_format=None) -> dict:
+    """Forward and backward once; returns the output, every gradient and the running stats.
+    ``memory_format``: the input's; ``weight_format``: the weight's (default: the input's)."""
     block = UpsampleBlock(**geometry, impl=impl)
     block.load_state_dict(state)
-    block.to(device=device, dtype=dtype).train(train)
+    block.to(device=device, dtype=dtype, memory_format=weight_format or memory_format).train(train)
     x = x.detach().to(device=device, dtype=dtype).clone(memory_format=memory_format).requires_grad_()
     out = block(x)
     out.backward(grad_out.to(device=device, dtype=dtype))

@@ -14,6 +14,12 @@ GEOMETRIES = {
     "k7s1p0": dict(in_channels=5, out_channels=4, kernel_size=7, stride=1, padding=0, input_hw=(1, 1)),
 }
 LAYOUTS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
+#: (input, weight) layouts: both alike, and mixed as in a channels_last generator whose first
+#: block gets the plain (N, nz, 1, 1) noise.
+MIXED = {"nchw": (torch.contiguous_format, torch.contiguous_format),
+         "channels_last": (torch.channels_last, torch.channels_last),
+         "nchw-input-cl-weight": (torch.contiguous_format, torch.channels_last),
+         "cl-input-nchw-weight": (torch.channels_last, torch.contiguous_format)}
 
 
 def make_case(name: str, slope: float, batch: int = 4):
@@ -27,18 +33,21 @@ def make_case(name: str, slope: float, batch: int = 4):
     return geometry, state, x, torch.randn(out_shape)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", MIXED)
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("slope", [0.0, 0.2])
 @pytest.mark.parametrize("name", GEOMETRIES)
 def test_cpu_matches_float64_reference(extension, name, slope, train, layout):
     geometry, state, x, grad_out = make_case(name, slope)
+    input_format, weight_format = MIXED[layout]
+    formats = dict(memory_format=input_format, weight_format=weight_format)
     reference = run_block(state, geometry, "torch", x, grad_out, train=train, dtype=torch.float64)
-    fused = run_block(state, geometry, "cpu", x, grad_out, train=train, memory_format=LAYOUTS[layout])
-    eager = run_block(state, geometry, "torch", x, grad_out, train=train, memory_format=LAYOUTS[layout])
+    fused = run_block(state, geometry, "cpu", x, grad_out, train=train, **formats)
+    eager = run_block(state, geometry, "torch", x, grad_out, train=train, **formats)
     assert_close_to(fused, reference, rtol=1e-5, atol_fraction=1e-5)
     assert_close_to(eager, reference, rtol=1e-5, atol_fraction=1e-5)
-    # The same memory layout as eager, also where a 1x1 input is both NCHW and channels_last.
+    # The same memory layout as eager (channels_last when the input or the weight is), also
+    # where a 1x1 input is both NCHW and channels_last.
     for name in ("out", "grad_input"):
         assert fused[name].stride() == eager[name].stride(), name
 

@@ -12,26 +12,35 @@ from ganforge.models.dcgan import DCGANGenerator
 from ganforge.ops import UpsampleBlock
 
 
-def op_args(memory_format, with_running_stats: bool, dtype=torch.float32):
+CL, NCHW = torch.channels_last, torch.contiguous_format
+#: (input, weight) layouts; the fake kernel must give the output the real op gives for each.
+LAYOUT_PAIRS = {"nchw": (NCHW, NCHW), "channels_last": (CL, CL), "nchw-input-cl-weight": (NCHW, CL),
+                "cl-input-nchw-weight": (CL, NCHW)}
+
+
+def op_args(memory_format, with_running_stats: bool, dtype=torch.float32, weight_format=None):
     x = torch.randn(2, 3, 3, 3, dtype=dtype).contiguous(memory_format=memory_format).requires_grad_()
-    weight = torch.randn(3, 4, 4, 4, dtype=dtype, requires_grad=True)
+    weight = torch.randn(3, 4, 4, 4, dtype=dtype).contiguous(memory_format=weight_format or memory_format)
+    weight.requires_grad_()
     gamma = (1 + 0.1 * torch.randn(4, dtype=dtype)).requires_grad_()
     beta = torch.randn(4, dtype=dtype, requires_grad=True)
     stats = (torch.zeros(4, dtype=dtype), torch.ones(4, dtype=dtype)) if with_running_stats else (None, None)
     return (x, weight, gamma, beta, *stats, [2, 2], [1, 1], 1e-5, 0.2)
 
 
-@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last],
-                         ids=["nchw", "channels_last"])
+@pytest.mark.parametrize("layouts", LAYOUT_PAIRS)
 @pytest.mark.parametrize("with_running_stats", [False, True], ids=["train", "eval"])
-def test_opcheck_forward(extension, memory_format, with_running_stats):
+def test_opcheck_forward(extension, layouts, with_running_stats):
+    input_format, weight_format = LAYOUT_PAIRS[layouts]
     torch.library.opcheck(torch.ops.ganforge.upsample_bn_act.default,
-                          op_args(memory_format, with_running_stats))
+                          op_args(input_format, with_running_stats, weight_format=weight_format))
 
 
-def test_opcheck_backward(extension):
+@pytest.mark.parametrize("layouts", LAYOUT_PAIRS)
+def test_opcheck_backward(extension, layouts):
+    input_format, weight_format = LAYOUT_PAIRS[layouts]
     x, weight, gamma, beta, *_ = (a.detach() if isinstance(a, torch.Tensor) else a
-                                  for a in op_args(torch.contiguous_format, False))
+                                  for a in op_args(input_format, False, weight_format=weight_format))
     out, conv_out, mean, var = torch.ops.ganforge.upsample_bn_act(
         x, weight, gamma, beta, None, None, [2, 2], [1, 1], 1e-5, 0.2)
     args = (torch.randn_like(out), x, weight, gamma, beta, conv_out, mean, var, True, [2, 2],
