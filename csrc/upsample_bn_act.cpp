@@ -11,12 +11,6 @@ at::MemoryFormat output_memory_format(const at::Tensor& input) {
   return input.dim() == 4 ? input.suggest_memory_format() : at::MemoryFormat::Contiguous;
 }
 
-at::MemoryFormat conv_memory_format(const at::Tensor& input, const at::Tensor& weight) {
-  const bool channels_last = output_memory_format(input) == at::MemoryFormat::ChannelsLast ||
-                             output_memory_format(weight) == at::MemoryFormat::ChannelsLast;
-  return channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-}
-
 void check_bn_act_operands(const at::Tensor& y, const at::Tensor& stat, const char* what) {
   TORCH_CHECK(stat.dim() == 1 && stat.size(0) == y.size(1), "ganforge::upsample_bn_act: ", what,
               " must have one entry per channel (", y.size(1), "), got shape ", stat.sizes());
@@ -130,7 +124,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_forwa
   check_operands(input, weight, gamma, beta, stride, padding);
   TORCH_CHECK(running_mean.has_value() == running_var.has_value(),
               "ganforge::upsample_bn_act: pass both running_mean and running_var or neither");
-  const auto format = conv_memory_format(input, weight);
+  const auto format = output_memory_format(input);
   const auto acc = accumulation_dtype(input);
   at::Tensor conv_out = at::conv_transpose2d(input, weight, {}, stride, padding).contiguous(format);
   const bool training = !running_mean.has_value();
@@ -160,7 +154,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_backw
   TORCH_CHECK(grad_out.sizes() == conv_out.sizes(),
               "ganforge::upsample_bn_act_backward: grad_out has shape ", grad_out.sizes(),
               ", expected ", conv_out.sizes());
-  const auto format = conv_memory_format(input, weight);
+  const auto format = output_memory_format(input);
   const BackwardSums sums = reduce_backward(kernels, grad_out, conv_out, format, gamma, beta, mean,
                                             var, eps, negative_slope);
   const auto empty = [](const at::Tensor& like) { return at::empty({0}, like.options()); };

@@ -63,14 +63,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> upsample_bn_act_backw
     c10::IntArrayRef stride, c10::IntArrayRef padding, double eps, double negative_slope,
     std::array<bool, 4> output_mask);
 
-// The layout bn_act produces: the input's suggested memory format, as eager convolution
+// The layout the op produces: the input's suggested memory format, as eager convolution
 // and batch norm use it (channels_last strides give channels_last even where size-1
 // dimensions make the tensor plainly contiguous too), contiguous otherwise. The fake kernel
 // in Python applies the same rule.
 at::MemoryFormat output_memory_format(const at::Tensor& input);
-// The memory format of a convolution's output, by ATen's rule (oneDNN and cuDNN alike):
-// channels_last when the input or the weight is channels_last.
-at::MemoryFormat conv_memory_format(const at::Tensor& input, const at::Tensor& weight);
 
 // Checks shared by the device kernels.
 void check_bn_act_operands(const at::Tensor& y, const at::Tensor& stat, const char* what);

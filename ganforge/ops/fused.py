@@ -7,7 +7,7 @@ import torch
 
 from . import dispatch
 from .reference import reference_upsample_bn_act
-from .registration import conv_transpose_output_shape
+from .registration import conv_transpose_output_shape, output_memory_format
 
 
 def upsample_bn_act(input: torch.Tensor, weight: torch.Tensor, gamma: torch.Tensor,
@@ -49,7 +49,7 @@ def upsample_bn_act(input: torch.Tensor, weight: torch.Tensor, gamma: torch.Tens
             use_batch_stats=use_batch_stats, momentum=factor, eps=eps, negative_slope=negative_slope)
     normalize_with_running = not use_batch_stats
     out, conv_out, mean, var = torch.ops.ganforge.upsample_bn_act(
-        input, weight, gamma, beta, running_mean if normalize_with_running else None,
+        in_convolution_layout(input, weight), weight, gamma, beta, running_mean if normalize_with_running else None,
         running_var if normalize_with_running else None, stride, padding, eps, negative_slope)
     if update_running:
         factor = _kernel_factor(momentum, num_batches_tracked, running_mean.dtype)
@@ -57,6 +57,20 @@ def upsample_bn_act(input: torch.Tensor, weight: torch.Tensor, gamma: torch.Tens
         running_mean.mul_(1 - factor).add_(mean.to(running_mean.dtype) * factor)
         running_var.mul_(1 - factor).add_(var.to(running_var.dtype) * (factor * count / (count - 1)))
     return out
+
+
+def in_convolution_layout(input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``input`` in the layout ATen's convolutions compute in: channels_last when the input or
+    the weight is. The op's own layout follows its input alone (a rule torch.compile traces
+    reliably), so an input that does not suggest channels_last, such as a channels_last
+    generator's (N, nz, 1, 1) noise, is laid out here; otherwise the whole generator would run
+    in NCHW and convert every convolution's output back."""
+    channels_last = torch.channels_last
+    if output_memory_format(weight) != channels_last or output_memory_format(input) == channels_last:
+        return input
+    # A copy into fresh channels_last strides: .contiguous(channels_last) would return a
+    # (N, C, 1, 1) tensor unchanged, its strides being valid for both layouts.
+    return torch.empty_like(input, memory_format=channels_last).copy_(input)
 
 
 def bn_act(input: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, *, eps: float = 1e-5,

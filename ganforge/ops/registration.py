@@ -27,14 +27,6 @@ def output_memory_format(input: torch.Tensor) -> torch.memory_format:
     return suggest_memory_format(input)
 
 
-def conv_memory_format(input: torch.Tensor, weight: torch.Tensor) -> torch.memory_format:
-    """Mirror of the C++ rule for the fused block, ATen's for convolutions: channels_last when
-    the input or the weight is (a DCGAN generator's 1x1 noise input is both, its weights decide)."""
-    if torch.channels_last in (output_memory_format(input), output_memory_format(weight)):
-        return torch.channels_last
-    return torch.contiguous_format
-
-
 def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
@@ -49,7 +41,7 @@ def _fake_forward(input, weight, gamma, beta, running_mean, running_var, stride,
                   negative_slope):
     shape = conv_transpose_output_shape(input, weight, stride, padding)
     conv_out = torch.empty(shape, dtype=input.dtype, device=input.device,
-                           memory_format=conv_memory_format(input, weight))
+                           memory_format=output_memory_format(input))
     stats = dict(dtype=accumulation_dtype(input.dtype), device=input.device)
     return (torch.empty_like(conv_out), conv_out, torch.empty(shape[1], **stats),
             torch.empty(shape[1], **stats))
@@ -63,7 +55,7 @@ def _fake_backward(grad_out, input, weight, gamma, beta, conv_out, mean, var, tr
         return torch.empty(tensor.shape, dtype=tensor.dtype, device=tensor.device,
                            memory_format=memory_format)
 
-    return (grad_like(input, output_mask[0], conv_memory_format(input, weight)),
+    return (grad_like(input, output_mask[0], output_memory_format(input)),
             grad_like(weight, output_mask[1]), grad_like(gamma, output_mask[2]),
             grad_like(beta, output_mask[3]))
 

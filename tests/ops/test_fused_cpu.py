@@ -230,3 +230,20 @@ def test_bfloat16_bn_act_rounds_once(extension, layout):
         assert got.dtype == torch.bfloat16
         error = (got.double() - want).abs().max()
         assert error <= 2.0 ** -8 * want.abs().max() * 2, float(error / want.abs().max())
+
+
+def test_a_channels_last_generator_stays_channels_last_from_its_noise_on(extension):
+    """Its first block gets the (N, nz, 1, 1) noise, whose strides suggest NCHW: the block lays it
+    out as its weight is, so no block computes in NCHW and converts ATen's output back."""
+    from ganforge.models.dcgan import DCGANGenerator
+
+    generator = DCGANGenerator(16, 1, 32, 4, impl="cpu").to(memory_format=torch.channels_last)
+    reference = DCGANGenerator(16, 1, 32, 4, impl="torch")
+    reference.load_state_dict(generator.state_dict())
+    layouts = []
+    for block in generator.blocks:
+        block.register_forward_hook(lambda module, args, out: layouts.append(
+            out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()))
+    z = torch.randn(6, 16)
+    torch.testing.assert_close(generator(z), reference(z), rtol=1e-4, atol=1e-5)
+    assert layouts == [True] * len(generator.blocks)
