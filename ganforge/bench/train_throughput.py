@@ -237,10 +237,11 @@ def run_benchmark(device: torch.device, batch_size: int = 128, image_size: int =
         except GanforgeError as exc:  # a setting this device cannot run (e.g. CUDA graphs on a CPU)
             skipped[name] = str(exc)
             continue
-        if overrides and config == default_config:
+        if not overrides:
+            default_config = config
+        elif config == default_config:
             skipped[name] = f"the default options on {device}"
             continue
-        default_config = config if not overrides else default_config
         contenders[name] = (step, images)
         overrides_by_name[name] = dict(overrides)
 
