@@ -38,6 +38,29 @@ def resolve_device(name: str):
     raise GanforgeError(f"--device must be auto, cpu, cuda, cuda:N or mps, got '{name}'")
 
 
+#: CPU features that compute bfloat16 in hardware: x86's AVX512-BF16 and AMX-BF16, Arm's BF16.
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags ("flags" on x86, "Features" on Arm); empty where unknown."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, sep, value = line.partition(":")
+                if sep and key.strip().lower() in ("flags", "features"):
+                    return frozenset(value.split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_has_native_bf16(flags: frozenset[str]) -> bool:
+    """Whether the CPU computes bfloat16 in hardware; without it autocast to bf16 is emulated,
+    slower than fp32 (an AVX2-only CPU, for example)."""
+    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+
+
 def _mps_available() -> bool:
     import torch
 

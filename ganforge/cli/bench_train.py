@@ -20,17 +20,25 @@ def bench_train(
     image_size: int = typer.Option(64, help="Image size: 32, 64 or 128."),
     channels: int = typer.Option(3, help="1 (grayscale) or 3 (RGB)."),
     width: int = typer.Option(64, min=1, help="ngf = ndf of both DCGANs (64 is DCGAN-64)."),
-    steps: int = typer.Option(5, min=1, help="Iterations per timed block."),
-    repeats: int = typer.Option(3, min=1, help="Timed blocks per contender (interleaved rounds)."),
-    warmup: int = typer.Option(2, min=0, help="Untimed iterations per contender first."),
+    steps: Optional[int] = typer.Option(None, min=1, help="Iterations per timed block (default: planned, at least "
+                                        "5, more for fast iterations, fewer if the budget is short)."),
+    repeats: Optional[int] = typer.Option(None, min=1, help="Timed blocks per contender, in interleaved rounds "
+                                          "(default: planned, 3 to 5 as the budget allows)."),
+    warmup: int = typer.Option(2, min=1, help="Untimed iterations per contender first; the first one also "
+                               "measures the start-up (torch.compile's)."),
+    budget: Optional[float] = typer.Option(None, min=0, help="Seconds the whole benchmark may take; the rounds and "
+                                           "iterations not given are planned to fit (default: 240 on cpu, 90 on cuda; "
+                                           "0: no budget)."),
     variant: Optional[List[str]] = typer.Option(
         None, "--variant", help="Speed options to time together as KEY=VALUE[,KEY=VALUE], e.g. "
-                                "channels_last=true,arch.impl=torch (arch.KEY: an architecture option; repeatable; default: channels_last, precision=bf16, compile=networks, "
-                                "reuse_fake=false). '--variant none' times the defaults only."),
+                                "channels_last=true,arch.impl=torch (arch.KEY: an architecture option; repeatable; "
+                                "default: channels_last both ways, precision=bf16 where the device computes it "
+                                "natively, compile=networks, reuse_fake=false). '--variant none' times the defaults only."),
     json_path: Optional[str] = typer.Option(None, "--json", help="Also write every measurement as JSON."),
 ) -> None:
-    """Images/second of the baseline, of ganforge with its defaults and with each speed option alone."""
-    from ..bench.train_throughput import DEFAULT, SPEED_VARIANTS, run_benchmark
+    """Images/second of the baseline, of ganforge with its defaults and with each speed option alone,
+    within a time budget, one progress line per timed block on stderr."""
+    from ..bench.train_throughput import DEFAULT, DEFAULT_BUDGET_S, run_benchmark
     from ..devices import resolve_device
 
     if image_size not in IMAGE_SIZES:
@@ -41,12 +49,13 @@ def bench_train(
     if resolved.type not in ("cpu", "cuda"):
         raise GanforgeError(f"--device must be cpu or cuda, got '{device}'")
 
-    def log(message: str) -> None:
-        typer.echo(message, err=True)
+    def log(message: str, end: str = "\n") -> None:
+        typer.echo(message, err=True, nl=bool(end))
 
-    variants = SPEED_VARIANTS if not variant else _variants(variant)
+    budget_s = DEFAULT_BUDGET_S[resolved.type] if budget is None else (budget or None)
     report = run_benchmark(resolved, batch_size=batch_size, image_size=image_size, channels=channels,
-                           width=width, steps=steps, repeats=repeats, warmup=warmup, variants=variants, log=log)
+                           width=width, steps=steps, repeats=repeats, warmup=warmup,
+                           variants=_variants(variant) if variant else None, budget_s=budget_s, log=log)
     if json_path:
         with open(json_path, "w") as f:
             json.dump(report.to_dict(), f, indent=2)
@@ -60,13 +69,15 @@ def bench_train(
                f"DESIGN.md estimates about 2.5 for DCGAN-64)")
     for name, why in report.skipped.items():
         typer.echo(f"skipped {name}: {why}")
+    typer.echo(f"plan: {report.repeats} round(s) of {report.steps} iteration(s) per contender, {report.plan}; "
+               f"the whole benchmark took {report.seconds:.0f} s")
     typer.echo(f"ganforge vs baseline: {report.ratio(DEFAULT):.2f}x")
 
 
 def _print_table(report, title: str, rich: bool) -> None:
-    header = ("contender", "img/s best", "img/s median", "vs baseline", "TFLOP/s")
+    header = ("contender", "img/s best", "img/s median", "vs baseline", "TFLOP/s", "start-up s")
     rows = [(r.name, f"{r.best:.1f}", f"{r.median:.1f}", f"{report.ratio(r.name):.2f}x",
-             f"{report.tflops(r.name):.3f}") for r in report.results]
+             f"{report.tflops(r.name):.3f}", f"{r.startup_s:.1f}") for r in report.results]
     if rich:
         from rich.console import Console
         from rich.table import Table
@@ -87,7 +98,8 @@ def _print_table(report, title: str, rich: bool) -> None:
     typer.echo(line(header))
     for row in rows:
         typer.echo(line(row))
-    typer.echo("img/s: per block of steps; vs baseline and TFLOP/s: from the medians")
+    typer.echo("img/s: per block of steps; vs baseline and TFLOP/s: from the medians; start-up: the first "
+               "warm-up iteration beyond a steady one")
 
 
 ARCH_PREFIX = "arch."
