@@ -112,6 +112,14 @@ BAD_TRAIN = [
     (["--resume", "{tmp}"], "not a ganforge run directory"),
     (["--resume", "{tmp}/missing"], "no such directory"),
     ([], "name an architecture"),
+    # A valued option followed by another option (--runs-dir is appended to each case) or nothing.
+    (["dcgan", "--precision", "--steps", "2"], "`--precision` needs one of fp32, bf16, fp16"),
+    (["dcgan", "--augment"], "`--augment` needs one of none, diffaugment"),
+    (["dcgan", "--latent-prior", "-O", "ngf=4"], "`--latent-prior` needs one of normal, uniform"),
+    (["dcgan", "--dataset", "--steps", "2"], "`--dataset` needs a value: mnist-5k"),
+    (["dcgan", "-O", "--steps", "2"], "`-O` needs a value"),
+    (["dcgan", "--steps", "2", "--g-optimizer"], "`--g-optimizer` needs one of adam, adamw, rmsprop, sgd"),
+    (["dcgan", "--compile", "fast"], "--compile must be one of none, networks, cudagraphs, got 'fast'"),
 ]
 
 

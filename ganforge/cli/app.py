@@ -4,6 +4,7 @@ exit code 2; ``GANFORGE_DEBUG=1`` shows the traceback instead."""
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 from typer.core import TyperGroup
@@ -24,8 +25,33 @@ def debug_enabled() -> bool:
     return os.environ.get(DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+#: Per command, its valued options (``arguments.fill_values``), filled in before typer parses.
+VALUED_FLAGS: dict = {}
+
+
+def report(exc: GanforgeError) -> None:
+    """The one-line form of a user's mistake on stderr (nothing for a ``quiet`` one, which
+    another process of a multi-process run reports)."""
+    if not getattr(exc, "quiet", False):
+        typer.echo(f"error: {one_line(str(exc))}", err=True)
+
+
 class FriendlyErrors(TyperGroup):
     """Turns GanforgeError raised by any command into a one-line message and exit code 2."""
+
+    def main(self, args=None, *rest, **kwargs):
+        from .arguments import fill_values
+
+        args = list(sys.argv[1:] if args is None else args)
+        if args and args[0] in VALUED_FLAGS:
+            try:
+                args = [args[0], *fill_values(args[1:], VALUED_FLAGS[args[0]])]
+            except GanforgeError as exc:
+                if debug_enabled():
+                    raise
+                report(exc)
+                sys.exit(2)
+        return super().main(args, *rest, **kwargs)
 
     def invoke(self, ctx):
         try:
@@ -33,9 +59,7 @@ class FriendlyErrors(TyperGroup):
         except GanforgeError as exc:
             if debug_enabled():
                 raise
-            if getattr(exc, "quiet", False):  # another process of a multi-process run reports it
-                raise typer.Exit(2) from None
-            typer.echo(f"error: {one_line(str(exc))}", err=True)
+            report(exc)
             raise typer.Exit(2) from None
 
 
@@ -57,9 +81,11 @@ def _register() -> None:
     from .info import info
     from .plugins import plugins
     from .sample import sample
+    from .train import VALUED_FLAGS as TRAIN_VALUED_FLAGS
     from .train import train
 
     app.command("train")(train)
+    VALUED_FLAGS["train"] = TRAIN_VALUED_FLAGS
     app.command("sample")(sample)
     app.command("plugins")(plugins)
     app.command("info")(info)

@@ -14,8 +14,9 @@ from typing import Any, List, Optional
 import typer
 
 from ..errors import GanforgeError
-from ..training.config import (ARCH_OPTIONS, OPTIONS, OPTIMIZER_KEYS, OptimizerSettings,
+from ..training.config import (ARCH_OPTIONS, OPTIMIZERS, OPTIONS, OPTIMIZER_KEYS, OptimizerSettings,
                                OPTIONS_BY_NAME)
+from .arguments import ValuedOption, by_flag
 
 _OPTIMIZER_FLAGS = {
     "optimizer": (str, "{net}'s optimizer: adam, adamw, rmsprop or sgd (default: {default})."),
@@ -106,10 +107,17 @@ def _default_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _parameter(name: str, kind: Any, flags: list[str], help: str) -> inspect.Parameter:
+#: Every valued flag of ``ganforge train`` (bool switches take none), for ``arguments.fill_values``.
+VALUED_OPTIONS: list[ValuedOption] = []
+
+
+def _parameter(name: str, kind: Any, flags: list[str], help: str, choices: Optional[tuple[str, ...]] = None,
+               bare: Optional[str] = None) -> inspect.Parameter:
     if kind is bool:
         dashed = flags[0][2:]
         flags = [f"--{dashed}/--no-{dashed}"]
+    else:
+        VALUED_OPTIONS.append(ValuedOption(tuple(flags), choices, help, bare))
     annotation = List[str] if kind is list else Optional[kind]
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
                              default=typer.Option(None, *flags, help=help, show_default=False))
@@ -129,7 +137,8 @@ def _signature() -> inspect.Signature:
                 default = _default_text(getattr(option.default, setting))
                 params.append(_parameter(f"{net}_{suffix}", kind, [f"--{net}-{suffix.replace('_', '-')}"],
                                          text.format(net=_NET_NAMES[net], net_lower=_NET_NAMES[net].lower(),
-                                                     default=default)))
+                                                     default=default),
+                                         choices=OPTIMIZERS if suffix == "optimizer" else None))
             continue
         if option.name == ARCH_OPTIONS:
             params.append(_parameter(ARCH_OPTIONS, list, [option.flag_name, "-O"], option.help))
@@ -140,19 +149,17 @@ def _signature() -> inspect.Signature:
             help += ", or the plugins')." if option.name in ("batch_size", "steps", "d_steps") else ")."
         elif option.kind is bool and option.default is not None:  # None: the help says what happens
             help = help.rstrip(".") + f" (default: {'on' if option.default else 'off'})."
-        params.append(_parameter(option.name, option.kind, [option.flag_name], help))
-    params.append(inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
-                                    default=typer.Option(None, help="TOML file of training options (flags override it).")))
-    params.append(inspect.Parameter("resume", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
-                                    default=typer.Option(None, help="Continue the run in this run directory from its last checkpoint.")))
-    params.append(inspect.Parameter("nproc", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[int],
-                                    default=typer.Option(None, help="Train with N processes on this machine (one per GPU, "
-                                                         "or CPU processes with gloo); --batch-size is the global batch. "
-                                                         "The same as torchrun --nproc_per_node N -m ganforge train.")))
-    params.append(inspect.Parameter("dist_timeout", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[float],
-                                    default=typer.Option(None, help="With several processes: seconds one waits for the "
-                                                         "others before it stops with an error (default: 600).")))
+        params.append(_parameter(option.name, option.kind, [option.flag_name], help, option.choices, option.bare))
+    params.append(_parameter("config", Path, ["--config"], "TOML file of training options (flags override it)."))
+    params.append(_parameter("resume", Path, ["--resume"], "Continue the run in this run directory from its last checkpoint."))
+    params.append(_parameter("nproc", int, ["--nproc"], "Train with N processes on this machine (one per GPU, "
+                             "or CPU processes with gloo); --batch-size is the global batch. "
+                             "The same as torchrun --nproc_per_node N -m ganforge train."))
+    params.append(_parameter("dist_timeout", float, ["--dist-timeout"], "With several processes: seconds one waits "
+                             "for the others before it stops with an error (default: 600)."))
     return inspect.Signature(params)
 
 
 train.__signature__ = _signature()
+#: ``arguments.fill_values``'s table for ``ganforge train``.
+VALUED_FLAGS = by_flag(VALUED_OPTIONS)

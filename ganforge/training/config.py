@@ -69,6 +69,7 @@ class Option:
     positive: bool = False
     resumable: bool = False  # may change when a run is resumed
     flag: Optional[str] = None  # the command-line flag; None: --name-with-dashes
+    bare: Optional[str] = None  # the flag's value when it is given alone (a flag with an optional value)
 
     @property
     def flag_name(self) -> str:
@@ -113,8 +114,9 @@ OPTIONS: tuple[Option, ...] = (
            optional=True),
     Option("precision", str, "fp32", "fp32, bf16 or fp16 (autocast; fp16 adds a gradient scaler).",
            choices=PRECISIONS),
-    Option("compile", str, "none", "none; networks: torch.compile G and D (start-up takes longer); "
-           "cudagraphs: also capture CUDA graphs (CUDA only).", choices=COMPILE_CHOICES),
+    Option("compile", str, "none", "none; networks (also `--compile` alone): torch.compile G and D (start-up "
+           "takes longer); cudagraphs: also capture CUDA graphs (CUDA only).", choices=COMPILE_CHOICES,
+           bare="networks"),
     Option("sync_bn", bool, False, "With several processes (torchrun, --nproc): batch norm statistics over the "
            "global batch, not each process's share; the fused upsampling block then takes its reference path. "
            "No effect with one process."),
