@@ -10,15 +10,27 @@ from typing import Any
 __version__ = "0.1.0"
 
 
-def train(arch: "str | None" = None, **options: Any) -> Path:
-    """Train a new run and return its directory; see ``ganforge.api.train``."""
+def train(arch: "str | None" = None, *, repeats: "int | None" = None, **options: Any) -> Path:
+    """Train a new run and return its directory; see ``ganforge.api.train``. With ``repeats=N``:
+    N runs of the recipe (seeds ``seed`` .. ``seed + N - 1``, ``repeat_jobs`` at a time), each
+    evaluated and summarised; returns the repeat directory (see ``ganforge.repeat``)."""
+    if repeats is not None:
+        from .repeat import train_repeats
+
+        return train_repeats(arch, repeats, **options)
     from .api import train as _train
 
     return _train(arch, **options)
 
 
 def resume(run_dir: "str | Path", **overrides: Any) -> Path:
-    """Continue a run from its last checkpoint; see ``ganforge.api.resume``."""
+    """Continue a run (or a repeat of runs) from its last checkpoint; see ``ganforge.api.resume``."""
+    from .repeat import is_repeat_dir
+
+    if is_repeat_dir(Path(run_dir)):
+        from .repeat import resume_repeats
+
+        return resume_repeats(Path(run_dir), **overrides)
     from .api import resume as _resume
 
     return _resume(run_dir, **overrides)

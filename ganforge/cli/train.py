@@ -35,6 +35,11 @@ def train(**values: Any) -> None:
 
     arch, config_file, resume = values.pop("arch"), values.pop("config"), values.pop("resume")
     nproc, dist_timeout = values.pop("nproc"), values.pop("dist_timeout")
+    repeats, repeat_jobs = values.pop("repeats"), values.pop("repeat_jobs")
+    if repeats is not None or repeat_jobs is not None or (resume is not None and _is_repeat(resume)):
+        if nproc is not None and nproc > 1:
+            raise GanforgeError("--repeats trains its runs in one process each; --nproc cannot be combined with it")
+        return _repeat(resume, arch, config_file, repeats, repeat_jobs, values)
     if nproc is not None and nproc < 1:
         raise GanforgeError(f"--nproc must be positive, got {nproc}")
     if nproc is not None and nproc > 1:
@@ -61,6 +66,38 @@ def train(**values: Any) -> None:
 
     if is_main_process():
         typer.echo(str(run_dir))
+
+
+def _is_repeat(path: Path) -> bool:
+    from ..repeat import is_repeat_dir
+
+    return is_repeat_dir(path)
+
+
+def _repeat(resume: Optional[Path], arch: Optional[str], config_file: Optional[Path], repeats: Optional[int],
+            repeat_jobs: Optional[int], values: dict) -> None:
+    """``--repeats N`` (and ``--resume`` of a repeat directory): N seeds of one recipe, summarised."""
+    from .. import api
+    from ..repeat import resume_repeats, train_repeats
+
+    if values.get(ARCH_OPTIONS):
+        values[ARCH_OPTIONS] = _key_values(values[ARCH_OPTIONS])
+    given = {k: v for k, v in values.items() if v is not None}
+    try:
+        if resume is not None:
+            if repeats is not None or config_file is not None:
+                raise GanforgeError("--resume continues a repeat as configured; --repeats and --config cannot be given")
+            repeat_dir = resume_repeats(resume, repeat_jobs=repeat_jobs or 1, **given)
+        else:
+            if arch is None:
+                raise GanforgeError("name an architecture (e.g. `ganforge train dcgan --repeats 3`)")
+            if repeats is None:
+                raise GanforgeError("--repeat-jobs needs --repeats N")
+            repeat_dir = train_repeats(arch, repeats, repeat_jobs=repeat_jobs or 1, config_file=config_file, **given)
+    except api.RunInterrupted as exc:
+        typer.echo(f"\n{exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    typer.echo(str(repeat_dir))
 
 
 def _launch(nproc: int) -> None:
@@ -157,6 +194,11 @@ def _signature() -> inspect.Signature:
                              "The same as torchrun --nproc_per_node N -m ganforge train."))
     params.append(_parameter("dist_timeout", float, ["--dist-timeout"], "With several processes: seconds one waits "
                              "for the others before it stops with an error (default: 600)."))
+    params.append(_parameter("repeats", int, ["--repeats"], "Train N runs of this recipe, seeds --seed .. --seed+N-1, "
+                             "into one repeat directory, evaluate each and summarise every metric's mean and 95% "
+                             "interval across the seeds (summary.json); --resume of that directory continues it."))
+    params.append(_parameter("repeat_jobs", int, ["--repeat-jobs"], "With --repeats: train K runs at a time in "
+                             "separate processes (at most the machine's cores; default 1: one after the other)."))
     return inspect.Signature(params)
 
 
