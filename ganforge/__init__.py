@@ -1,7 +1,7 @@
 """ganforge: a plugin-based toolkit for training GANs on PyTorch.
 
 Importing this package is cheap: it imports neither torch nor any plugin. ``train`` and
-``resume`` are the run API (``ganforge.api``), ``evaluate`` the evaluation API
+``resume`` are the run API (``ganforge.api``), ``evaluate`` and ``compare`` the evaluation API
 (``ganforge.eval_api``), each imported on first call.
 """
 
@@ -30,3 +30,10 @@ def evaluate(source: "str | Path", **options: Any) -> dict:
     from .eval_api import evaluate as _evaluate
 
     return _evaluate(source, **options)
+
+
+def compare(a: Any, b: Any) -> dict:
+    """``ganforge compare A B`` as a dict; see ``ganforge.eval_api.compare``."""
+    from .eval_api import compare as _compare
+
+    return _compare(a, b)

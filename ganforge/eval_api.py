@@ -1,7 +1,9 @@
-"""The evaluation API, ``ganforge.evaluate(...)``: what ``ganforge eval`` computes, without the printing.
+"""The evaluation API, ``ganforge.evaluate(...)`` / ``ganforge.compare(...)``: what ``ganforge eval``
+and ``ganforge compare`` compute, without the printing.
 
     import ganforge
     report = ganforge.evaluate("runs/dcgan-20261123-140512", seeds=[0, 1, 2], n=2000)
+    ganforge.compare("runs/dcgan-a", "runs/dcgan-b")["metrics"]["fid_digits"]["verdict"]
 
 A mistake raises ``ganforge.errors.GanforgeError`` before anything is measured or written.
 """
@@ -81,3 +83,10 @@ def write_report(path: Path, report: dict) -> None:
 
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
 
+
+def compare(a, b) -> dict:
+    """``ganforge compare A B`` as a dict; A and B are run directories, eval report files,
+    repeat summaries, or report dicts. See ``ganforge.evaluation.compare.compare``."""
+    from .evaluation.compare import compare as _compare, load_result
+
+    return _compare(load_result(a, "A"), load_result(b, "B"))
