@@ -156,10 +156,13 @@ _MEMO_ROWS = [
 
 
 def format_number(value) -> str:
+    """A table cell: 4 decimals below 10, 2 above; lists (seeds, metrics) comma-separated."""
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+    if isinstance(value, list):
+        return ", ".join(map(format_number, value))
     return str(value)
 
 
