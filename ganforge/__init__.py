@@ -1,7 +1,8 @@
 """ganforge: a plugin-based toolkit for training GANs on PyTorch.
 
 Importing this package is cheap: it imports neither torch nor any plugin. ``train`` and
-``resume`` are the run API (``ganforge.api``), imported on first call.
+``resume`` are the run API (``ganforge.api``), ``evaluate`` and ``compare`` the evaluation API
+(``ganforge.eval_api``), each imported on first call.
 """
 
 from pathlib import Path
@@ -34,3 +35,17 @@ def resume(run_dir: "str | Path", **overrides: Any) -> Path:
     from .api import resume as _resume
 
     return _resume(run_dir, **overrides)
+
+
+def evaluate(source: "str | Path", **options: Any) -> dict:
+    """The report ``ganforge eval`` writes, as a dict; see ``ganforge.eval_api.evaluate``."""
+    from .eval_api import evaluate as _evaluate
+
+    return _evaluate(source, **options)
+
+
+def compare(a: Any, b: Any) -> dict:
+    """``ganforge compare A B`` as a dict; see ``ganforge.eval_api.compare``."""
+    from .eval_api import compare as _compare
+
+    return _compare(a, b)

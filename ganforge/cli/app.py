@@ -77,6 +77,7 @@ app = typer.Typer(
 def _register() -> None:
     from .bench import bench_app
     from .bench_train import bench_train
+    from .compare import compare_command
     from .eval import eval_command
     from .info import info
     from .plugins import plugins
@@ -92,6 +93,7 @@ def _register() -> None:
     bench_app.command("train")(bench_train)
     app.add_typer(bench_app)
     app.command("eval")(eval_command)
+    app.command("compare")(compare_command)
 
 
 _register()

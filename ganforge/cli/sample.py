@@ -31,6 +31,7 @@ def sample(
     from ..devices import resolve_device
     from ..generator_file import load_generator
     from ..images import save_grid
+    from ..training.rundir import best_generator
 
     dev = resolve_device(device)
     generator, info = load_generator(best_generator(source) if best else source, dev)
@@ -42,18 +43,6 @@ def sample(
     what = f" of class {label} ({info.class_names[label]})" if label is not None and info.class_names else ""
     typer.echo(f"wrote {n} samples{what} to {out}", err=True)
     typer.echo(str(out))
-
-
-def best_generator(run_dir: Path) -> Path:
-    """``run_dir``'s generator-best.safetensors, or a one-line error saying why there is none."""
-    from ..training.rundir import BEST_GENERATOR_FILE
-
-    if not run_dir.is_dir():
-        raise GanforgeError(f"--best needs a run directory, got '{run_dir}'")
-    path = run_dir / BEST_GENERATOR_FILE
-    if not path.is_file():
-        raise GanforgeError(f"{run_dir} has no {BEST_GENERATOR_FILE} (it is kept by runs trained with --eval-every)")
-    return path
 
 
 def _labels(label: Optional[int], n: int, info, device):

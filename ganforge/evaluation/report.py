@@ -1,5 +1,6 @@
 """A full report for an exported generator: its metrics next to the floor (real vs real) and the
-ceiling (an untrained generator of the same spec), with the protocol stamp; and its text table."""
+ceiling (an untrained generator of the same spec), with the protocol stamp, for the digit metrics
+and for Inception's; where it is written; and its text table."""
 
 from __future__ import annotations
 
@@ -15,6 +16,16 @@ from .evaluator import Evaluator
 
 DIGIT_DATASETS = ("mnist-5k", "mnist")
 INCEPTION_HINT = "pip install 'ganforge[metrics]' and use --metrics inception"
+EVAL_FILE = "eval.json"
+BEST_EVAL_FILE = "eval-best.json"
+
+
+def report_path(source: Path, best: bool = False) -> Path:
+    """Where ``ganforge eval`` writes the report of ``source``: ``eval.json`` (``eval-best.json``
+    with ``best``) in a run directory, ``NAME.eval.json`` next to a ``NAME.safetensors`` file."""
+    if source.is_dir():
+        return source / (BEST_EVAL_FILE if best else EVAL_FILE)
+    return source.with_name(source.stem + "." + EVAL_FILE)
 
 
 def run_dataset(run_dir: Optional[Path]) -> Optional[dict]:
@@ -82,6 +93,48 @@ def digit_report(evaluator: Evaluator, generator, info, n: int, seed: int) -> di
     return report
 
 
+def inception_report(generator, info, run_dir: Optional[Path], n: int, seed: int, device: torch.device) -> dict:
+    """Inception FID/KID/IS of an RGB generator against a seeded subset of its run's dataset, with
+    the floor (the next subset of the same size) and the ceiling (an untrained generator)."""
+    from ..data import load_dataset
+    from ..data.dataset import to_uint8
+    from ..files import sha256_file
+    from ..generator_file import sample_latent
+    from .inception import inception_metrics, inception_weights_path
+
+    if info.spec.image_shape[0] != 3:
+        raise GanforgeError("--metrics inception applies to RGB generators; this one makes 1-channel images "
+                            "(use the digit metrics)")
+    inception_weights_path()  # fail before any work when the weights are missing
+    config = run_dataset(run_dir)
+    if config is None:
+        raise GanforgeError("--metrics inception needs a run directory (its config.json names the real dataset)")
+    data = load_dataset(config["dataset"], config.get("data_root") or "data", config.get("image_size"),
+                        config.get("channels"))
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    half = min(n, len(data) // 2)
+    real, real_other = data.images[order[:half]], data.images[order[half:2 * half]]
+
+    def samples(g):
+        rng, parts = torch.Generator().manual_seed(seed), []
+        with torch.no_grad():
+            for start in range(0, n, 500):
+                m = min(500, n - start)
+                z = sample_latent(m, info.spec.latent_dim, info.latent_prior, rng, device)
+                labels = (torch.arange(start, start + m) % info.spec.num_classes).to(device) if info.spec.num_classes else None
+                parts.append(to_uint8(g(z, labels).cpu()))
+        return torch.cat(parts)
+
+    report = inception_metrics(samples(generator), real, device, seed)
+    report["floor"] = inception_metrics(real_other, real, device, seed)
+    report["ceiling"] = inception_metrics(samples(untrained_generator(info, seed, device)), real, device, seed)
+    report["protocol"] = {"n_real": half, "n_fake": n, "n_floor": half, "reference": f"{config['dataset']} subset",
+                          "split": f"seeded permutation (seed {seed}): reference = first {half}, floor = next {half}",
+                          "feature_extractor": "torch-fidelity inception-v3-compat",
+                          "weights_sha256": sha256_file(inception_weights_path()), "seed": seed, "generator": info.arch}
+    return report
+
+
 _ROWS = [
     ("fid_digits", "FID-digits", "lower is better"),
     ("kid_digits", "KID-digits", "lower is better"),
@@ -102,33 +155,47 @@ _MEMO_ROWS = [
 ]
 
 
-def _fmt(value) -> str:
+def format_number(value) -> str:
+    """A table cell: 4 decimals below 10, 2 above; lists (seeds, metrics) comma-separated."""
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+    if isinstance(value, list):
+        return ", ".join(map(format_number, value))
     return str(value)
 
 
+def _cell(row: dict, value, interval_key: str, spread=None) -> str:
+    """``mean ± std [low, high]`` when the row has an interval for this number (several seeds),
+    else the value (± its within-seed spread, as KID's)."""
+    interval = (row.get("intervals") or {}).get(interval_key)
+    if interval is not None and interval["std"] is not None:
+        return f"{format_number(interval['mean'])} ± {format_number(interval['std'])} [{format_number(interval['low'])}, {format_number(interval['high'])}]"
+    return format_number(value) if spread is None else f"{format_number(value)} ± {format_number(spread)}"
+
+
 def format_table(report: dict) -> str:
-    """Plain aligned text: one row per metric; generator, floor and ceiling columns; protocol below."""
+    """Plain aligned text: one row per metric; generator, floor and ceiling columns; protocol below.
+    A report over several seeds shows each number as ``mean ± std [95% interval]``."""
     cols = [report, report.get("floor", {}), report.get("ceiling", {})]
     rows = [("metric", "generator", "floor (real)", "ceiling (untrained)", "")]
     for key, label, note in _ROWS:
         if key in report:
-            values = [_fmt(c.get(key)) for c in cols]
-            if key in _SPREAD:
-                spread = _SPREAD[key]
-                values = [v if c.get(spread) is None else f"{v} ± {_fmt(c[spread])}" for v, c in zip(values, cols)]
-            rows.append((label, *values, note))
+            rows.append((label, *[_cell(c, c.get(key), key, c.get(_SPREAD[key]) if key in _SPREAD else None)
+                                  for c in cols], note))
     if "memorization" in report:
         for key, label, note in _MEMO_ROWS:
-            rows.append((label, *[_fmt((c.get("memorization") or {}).get(key)) for c in cols], note))
+            rows.append((label, *[_cell(c, (c.get("memorization") or {}).get(key), f"memorization_{key}")
+                                  for c in cols], note))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) if i == 0 or i == 4 else cell.rjust(w)
                        for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
     p = report.get("protocol", {})
+    if "seeds" in report:
+        lines += ["", f"each number: mean ± std [95% interval] over seeds {', '.join(map(str, report['seeds']))}; "
+                      f"interval: {p.get('interval_method', '')}"]
     if p:
         width = max(len(k) for k in p)
-        lines += ["", "protocol"] + [f"  {k.ljust(width)}  {_fmt(v)}" for k, v in p.items()]
+        lines += ["", "protocol"] + [f"  {k.ljust(width)}  {format_number(v)}" for k, v in p.items()]
     return "\n".join(lines)

@@ -20,6 +20,16 @@ EVALUATION_PLOT = "evaluation.png"
 TENSORBOARD_DIR = "tensorboard"
 
 
+def best_generator(run_dir: Path) -> Path:
+    """``run_dir``'s generator-best.safetensors, or a one-line error saying why there is none."""
+    if not run_dir.is_dir():
+        raise GanforgeError(f"--best needs a run directory, got '{run_dir}'")
+    path = run_dir / BEST_GENERATOR_FILE
+    if not path.is_file():
+        raise GanforgeError(f"{run_dir} has no {BEST_GENERATOR_FILE} (it is kept by runs trained with --eval-every)")
+    return path
+
+
 def create_run_dir(runs_dir: str, name: str) -> Path:
     """A new directory ``runs_dir/name`` (``name-2``, ``-3``... if taken)."""
     root = Path(runs_dir)

@@ -111,3 +111,99 @@ def test_inception_metrics_run_end_to_end_with_a_weights_file(tmp_path, monkeypa
     for row in (report, report["floor"], report["ceiling"]):
         assert {"fid_inception", "kid_inception", "kid_inception_std", "inception_score"} <= set(row)
     assert report["protocol"]["n_real"] == 10 and len(report["protocol"]["weights_sha256"]) == 64
+
+
+def test_one_seed_keeps_todays_report_and_adds_the_protocol_card(tmp_path):
+    run = tmp_path / "run"
+    export(run)
+    result = invoke(run, "--n", "100", "--metrics", "fid,kid", "--seed", "4")
+    assert result.exit_code == 0, result.output
+    report = json.loads((run / "eval.json").read_text())
+    assert set(report) == {"fid_digits", "kid_digits", "kid_digits_std", "floor", "ceiling", "protocol"}
+    p = report["protocol"]
+    assert p["seed"] == 4 and p["seeds"] == [4] and p["interval_method"] == "none (one seed)"
+    assert (p["device"], p["precision"], p["conditional"], p["metrics"]) == ("cpu", "fp32", False, ["fid", "kid"])
+    assert p["torch_version"] == torch.__version__ and p["ganforge_version"]
+    assert "±" in result.stdout and "[" not in result.stdout.split("protocol")[0]  # KID's subset spread, no interval
+
+
+def test_several_seeds_report_means_intervals_and_per_seed_values(tmp_path):
+    file = export(tmp_path / "c", arch="cgan", classes=10)
+    singles = []
+    for seed in (5, 6, 7):
+        assert invoke(file, "--n", "100", "--metrics", "fid,coverage,label_accuracy,memorization",
+                      "--seed", seed).exit_code == 0
+        singles.append(json.loads((tmp_path / "c" / "generator.eval.json").read_text()))
+    result = invoke(file, "--n", "100", "--metrics", "fid,coverage,label_accuracy,memorization", "--repeats", "3",
+                    "--seed", "5")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "c" / "generator.eval.json").read_text())
+    assert report["seeds"] == [5, 6, 7] and report["protocol"]["seeds"] == [5, 6, 7]
+    assert report["protocol"]["conditional"] is True
+    fid = report["intervals"]["fid_digits"]
+    assert fid["values"] == pytest.approx([s["fid_digits"] for s in singles])  # each seed = that seed's eval
+    assert report["fid_digits"] == pytest.approx(sum(fid["values"]) / 3) == fid["mean"]
+    assert fid["low"] < fid["mean"] < fid["high"] and fid["std"] > 0 and "Student t" in fid["method"]
+    assert report["intervals"]["memorization_difference"]["values"] == pytest.approx(
+        [s["memorization"]["difference"] for s in singles])
+    for row in ("floor", "ceiling"):
+        assert report[row]["intervals"]["fid_digits"]["values"] == pytest.approx([s[row]["fid_digits"] for s in singles])
+        assert len(set(report[row]["intervals"]["fid_digits"]["values"])) == 3  # a seeded subset / init per seed
+    assert "label_accuracy" in report["floor"]["intervals"]
+    assert "over seeds 5, 6, 7" in result.stdout and "Student t" in result.stdout
+    fid_line = next(line for line in result.stdout.splitlines() if line.startswith("FID-digits"))
+    assert fid_line.count("±") == 3 and fid_line.count("[") == 3
+
+
+def test_several_seeds_compute_the_real_features_once(tmp_path, monkeypatch):
+    """K seeds cost K evaluations of the generator, floor and ceiling, not K evaluators: the 5,000
+    real digits are featurized once, then 100 fakes + 100 ceiling samples per seed."""
+    import ganforge.evaluation.evaluator as evaluator_module
+
+    featurized = []
+    real_extract = evaluator_module.extract
+
+    def counting(model, batches, device):
+        features = real_extract(model, batches, device)
+        featurized.append(len(features))
+        return features
+
+    monkeypatch.setattr(evaluator_module, "extract", counting)
+    run = tmp_path / "run"
+    export(run)
+    assert invoke(run, "--n", "100", "--metrics", "fid", "--seeds", "0,1,2").exit_code == 0
+    assert sum(featurized) == 5000 + 3 * (100 + 100)
+    assert featurized.count(4000) == 1 and featurized.count(1000) == 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--seeds", ""], "--seeds takes comma-separated"),
+    (["--seeds", "a,b"], "--seeds takes comma-separated"),
+    (["--seeds", "0,-1"], "--seeds takes comma-separated"),
+    (["--seeds", "1,1"], "seed 1 is given twice"),
+    (["--repeats", "0"], "--repeats must be at least 1"),
+    (["--repeats", "2", "--seeds", "0,1"], "use one"),
+    (["--seed", "1", "--seeds", "0,1"], "use one"),
+])
+def test_bad_seeds_are_one_line_and_write_nothing(tmp_path, args, message):
+    run = tmp_path / "run"
+    export(run)
+    result = invoke(run, "--n", "100", *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert not (run / "eval.json").exists()
+
+
+def test_python_evaluate_returns_the_report_the_cli_writes(tmp_path):
+    import ganforge
+    from ganforge.errors import GanforgeError
+
+    run = tmp_path / "run"
+    export(run)
+    assert invoke(run, "--n", "100", "--metrics", "fid,pr", "--seeds", "1,2").exit_code == 0
+    written = json.loads((run / "eval.json").read_text())
+    report = ganforge.evaluate(run, metrics="fid,pr", n=100, seeds=[1, 2])
+    assert report == written
+    with pytest.raises(GanforgeError, match="given twice"):
+        ganforge.evaluate(run, seeds=[1, 1])
