@@ -104,7 +104,10 @@ def extension():
                *sorted((CSRC / "cpu").glob("*.cpp"))]
     include_dirs = [str(CSRC), str(generated)]
     # -fno-trapping-math lets the compiler if-convert LeakyReLU's select, so its loops vectorize.
-    compile_args = {"cxx": ["-O3", "-fno-trapping-math"]}
+    # -ffp-contract=off: GCC's default contracts a * b + c into an FMA in some copies of a loop and
+    # not in others (the vectorized body, its scalar remainder, the versions it picks between at run
+    # time by address), so the same input gave results one rounding apart from call to call.
+    compile_args = {"cxx": ["-O3", "-fno-trapping-math", "-ffp-contract=off"]}
     library_dirs = []
     if with_cuda:
         sources += sorted((CSRC / "cuda").glob("*.cu"))
