@@ -24,10 +24,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import GanforgeError
+from .result_files import EVAL_FILE, REPEAT_FILE, SUMMARY_FILE
 
-REPEAT_FILE = "repeat.json"
-SUMMARY_FILE = "summary.json"
-EVAL_FILE = "eval.json"
 KIND = "ganforge-repeat"
 VERSION = 1
 #: The evaluation of each final generator when the recipe gives no --eval-n: ``ganforge eval``'s n.
@@ -51,8 +49,7 @@ def train_repeats(arch: Optional[str], repeats: int, *, repeat_jobs: int = 1, co
     from .training.config import validate
     from .training.rundir import create_run_dir, default_run_name
 
-    jobs = repeat_jobs
-    _check_counts(repeats, jobs)
+    _check_counts(repeats, repeat_jobs)
     values = dict(options, **({"arch": arch} if arch is not None else {}))
     config, _ = resolve_config(values, Path(config_file) if config_file else None)
     validate(config)
@@ -64,7 +61,7 @@ def train_repeats(arch: Optional[str], repeats: int, *, repeat_jobs: int = 1, co
              "runs": [run_name(s) for s in seeds], "finished": []}
     _write_state(repeat_dir, state)
     try:
-        return _continue(repeat_dir, state, jobs, progress, verbose)
+        return _continue(repeat_dir, state, repeat_jobs, progress, verbose)
     except GanforgeError:
         if not any((repeat_dir / name).exists() for name in state["runs"]):
             shutil.rmtree(repeat_dir, ignore_errors=True)  # the first run failed before its first checkpoint
@@ -174,12 +171,12 @@ def _mark_finished(repeat_dir: Path, state: dict, seed: int) -> None:
 def summarize(repeat_dir: Path, state: dict, verbose: bool = True) -> Path:
     """Evaluate each finished run that has no evaluation of this protocol yet and write
     ``summary.json``: the per-run rows and each metric's mean and interval over the runs."""
-    rows, evaluators = [], {}
+    rows = []
     for seed, name in zip(state["seeds"], state["runs"]):
         run_dir = repeat_dir / name
         if not run_dir.is_dir():
             raise GanforgeError(f"{repeat_dir / REPEAT_FILE} lists {name}, but {run_dir} is gone")
-        rows.append({"run": name, "seed": seed, **_evaluation(run_dir, state, evaluators)})
+        rows.append({"run": name, "seed": seed, **_evaluation(run_dir, state)})
     summary = {"kind": "ganforge-repeat-summary", "version": VERSION, "arch": state["arch"],
                "runs": state["runs"], "rows": rows, "metrics": _across_runs(rows)}
     from .files import atomic_write
@@ -191,39 +188,33 @@ def summarize(repeat_dir: Path, state: dict, verbose: bool = True) -> Path:
     return repeat_dir
 
 
-def _evaluation(run_dir: Path, state: dict, evaluators: dict) -> dict:
+def _evaluation(run_dir: Path, state: dict) -> dict:
     """The run's final generator measured as ``ganforge eval RUN`` measures it (n: the recipe's
-    --eval-n, else 5,000), its eval.json written; an eval.json of the same n and metrics is
-    reused. A generator the digit metrics do not apply to gets ``{"not_evaluated": why}``."""
-    from .devices import resolve_device
+    --eval-n, else 5,000; metrics: its --eval-metrics, else all), its eval.json written; an
+    eval.json of that protocol is reused. A generator the digit metrics do not apply to gets
+    ``{"not_evaluated": why}``."""
+    from .eval_api import evaluate
     from .evaluation.evaluator import ALL_METRICS, parse_metrics
-    from .evaluation.report import check_digit_generator, digit_report, run_dataset
-    from .files import atomic_write
+    from .evaluation.report import check_digit_generator, run_dataset
     from .generator_file import load_generator
 
-    options = state["options"]
-    n = int(options.get("eval_n") or SUMMARY_EVAL_N)
-    chosen = parse_metrics(options.get("eval_metrics") or ",".join(ALL_METRICS))
-    path = run_dir / EVAL_FILE
-    saved = _read_json(path)
-    if saved and saved.get("protocol", {}).get("n_fake") == n and saved.get("summary_metrics") == list(chosen):
-        return _scalars(saved)
-    device = resolve_device("cpu")
-    generator, info = load_generator(run_dir, device)
+    import torch
+
+    _, info = load_generator(run_dir, torch.device("cpu"))
     try:
         check_digit_generator(info, (run_dataset(run_dir) or {}).get("dataset"))
     except GanforgeError as exc:
         return {"not_evaluated": str(exc)}
-    if not info.spec.num_classes:
+    options = state["options"]
+    n = int(options.get("eval_n") or SUMMARY_EVAL_N)
+    chosen = parse_metrics(options.get("eval_metrics") or ",".join(ALL_METRICS))
+    if not info.spec.num_classes:  # an unconditional generator takes no label to check
         chosen = tuple(m for m in chosen if m != "label_accuracy")
-    if chosen not in evaluators:
-        from .evaluation.evaluator import Evaluator
-
-        evaluators[chosen] = Evaluator(chosen, device)  # classifier and real features once for every run
-    report = digit_report(evaluators[chosen], generator, info, n, seed=0)
-    report["summary_metrics"] = list(chosen)
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
-    return _scalars(report)
+    saved = _read_json(run_dir / EVAL_FILE)
+    protocol = (saved or {}).get("protocol") or {}
+    if protocol.get("n_fake") == n and protocol.get("seeds") == [0] and protocol.get("metrics") == list(chosen):
+        return _scalars(saved)
+    return _scalars(evaluate(run_dir, metrics=",".join(chosen), n=n, seeds=[0], write=True))
 
 
 def _scalars(report: dict) -> dict:

@@ -15,7 +15,8 @@ from ganforge.repeat import REPEAT_FILE, SUMMARY_FILE
 from ganforge.training.driver import RunDriver
 
 RECIPE = ["gan", "--steps", "12", "--batch-size", "16", "--log-every", "1", "--sample-every", "100",
-          "--checkpoint-every", "4", "--device", "cpu", "--eval-n", "60", "--eval-metrics", "fid,pr,coverage"]
+          "--checkpoint-every", "4", "--device", "cpu", "--eval-n", "60"]
+FEW_METRICS = ["--eval-metrics", "fid,pr,coverage"]
 
 
 def invoke(*args):
@@ -41,7 +42,7 @@ def interrupt_run_at_step(monkeypatch, run_name, step):
 
 
 def test_repeat_trains_each_seed_evaluates_and_summarises(tmp_path, digit_cache_env):
-    result, repeat_dir = repeat(tmp_path, "rep")
+    result, repeat_dir = repeat(tmp_path, "rep")  # every metric that applies to an unconditional generator
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == str(repeat_dir)
     state = json.loads((repeat_dir / REPEAT_FILE).read_text())
@@ -50,23 +51,24 @@ def test_repeat_trains_each_seed_evaluates_and_summarises(tmp_path, digit_cache_
         config = json.loads((repeat_dir / f"seed-{seed}" / "config.json").read_text())
         assert config["seed"] == seed and config["steps"] == 12 and config["arch"] == "gan"
         report = json.loads((repeat_dir / f"seed-{seed}" / "eval.json").read_text())
-        assert report["protocol"]["n_fake"] == 60 and "fid_digits" in report and "kid_digits" not in report
+        assert report["protocol"]["n_fake"] == 60 and "fid_digits" in report and "kid_digits" in report
+        assert "label_accuracy" not in report["protocol"]["metrics"]
     summary = json.loads((repeat_dir / SUMMARY_FILE).read_text())
     assert [r["run"] for r in summary["rows"]] == ["seed-3", "seed-4"]
     fid = summary["metrics"]["fid_digits"]
     assert fid["values"] == [r["fid_digits"] for r in summary["rows"]]
     assert fid["low"] < fid["mean"] < fid["high"] and fid["values"][0] != fid["values"][1]  # two different seeds
-    assert set(summary["metrics"]) >= {"fid_digits", "precision", "recall", "class_coverage"}
+    assert set(summary["metrics"]) >= {"fid_digits", "kid_digits", "precision", "recall", "class_coverage"}
     assert "across training seeds" in result.stderr and "fid_digits" in result.stderr
 
 
 def test_an_interrupted_repeat_continues_where_it_stopped(tmp_path, monkeypatch, digit_cache_env):
-    whole, whole_dir = repeat(tmp_path, "whole")
+    whole, whole_dir = repeat(tmp_path, "whole", *FEW_METRICS)
     assert whole.exit_code == 0, whole.output
 
     with monkeypatch.context() as patch:
         interrupt_run_at_step(patch, "seed-4", 6)
-        stopped, repeat_dir = repeat(tmp_path, "cut")
+        stopped, repeat_dir = repeat(tmp_path, "cut", *FEW_METRICS)
     assert stopped.exit_code == 130, stopped.output
     assert f"Continue with: ganforge train --resume {repeat_dir}" in stopped.stderr
     state = json.loads((repeat_dir / REPEAT_FILE).read_text())
@@ -82,6 +84,18 @@ def test_an_interrupted_repeat_continues_where_it_stopped(tmp_path, monkeypatch,
     want = json.loads((whole_dir / SUMMARY_FILE).read_text())["metrics"]
     got = json.loads((repeat_dir / SUMMARY_FILE).read_text())["metrics"]
     assert got == want
+
+    # Two repeat directories compare run for run: the same seeds trained alike, so B - A is 0.
+    compared = invoke("compare", whole_dir, repeat_dir, "--json")
+    assert compared.exit_code == 0, compared.output
+    result = json.loads(compared.stdout)
+    assert result["a"]["kind"] == "repeat summary of 2 runs"
+    assert {m["difference"] for m in result["metrics"].values()} == {0.0}
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / REPEAT_FILE).write_text((repeat_dir / REPEAT_FILE).read_text())
+    refused = invoke("compare", whole_dir, unfinished)
+    assert refused.exit_code == 2 and "has no summary.json yet" in refused.stderr
 
 
 @pytest.mark.parametrize("args, message", [

@@ -9,7 +9,7 @@ import typer
 
 
 def compare_command(
-    a: Path = typer.Argument(..., help="A: a run directory (its eval.json), an eval report (.json) or a repeat summary."),
+    a: Path = typer.Argument(..., help="A: a run directory (its eval.json), a repeat directory (its summary.json), an eval report or summary file."),
     b: Path = typer.Argument(..., help="B: the same kinds as A."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON instead of a table."),
 ) -> None:

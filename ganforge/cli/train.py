@@ -87,13 +87,13 @@ def _repeat(resume: Optional[Path], arch: Optional[str], config_file: Optional[P
         if resume is not None:
             if repeats is not None or config_file is not None:
                 raise GanforgeError("--resume continues a repeat as configured; --repeats and --config cannot be given")
-            repeat_dir = resume_repeats(resume, repeat_jobs=repeat_jobs or 1, **given)
+            repeat_dir = resume_repeats(resume, repeat_jobs=1 if repeat_jobs is None else repeat_jobs, **given)
         else:
             if arch is None:
                 raise GanforgeError("name an architecture (e.g. `ganforge train dcgan --repeats 3`)")
             if repeats is None:
                 raise GanforgeError("--repeat-jobs needs --repeats N")
-            repeat_dir = train_repeats(arch, repeats, repeat_jobs=repeat_jobs or 1, config_file=config_file, **given)
+            repeat_dir = train_repeats(arch, repeats, repeat_jobs=1 if repeat_jobs is None else repeat_jobs, config_file=config_file, **given)
     except api.RunInterrupted as exc:
         typer.echo(f"\n{exc}", err=True)
         raise typer.Exit(exc.exit_code) from None

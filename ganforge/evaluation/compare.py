@@ -18,7 +18,7 @@ from typing import Union
 from ..errors import GanforgeError
 from .intervals import difference_interval, mean_interval
 from .protocol import check_comparable
-from .report import EVAL_FILE
+from ..result_files import EVAL_FILE, REPEAT_FILE, SUMMARY_FILE
 
 #: Metric -> which direction is better. Class coverage is an entropy over the 10 digits, at most
 #: ln 10 (every digit equally often), so higher is closer to uniform and better.
@@ -39,7 +39,8 @@ class Result:
 
 
 def load_result(source: Union[str, Path, dict], side: str) -> Result:
-    """A run directory (its eval.json), an eval report file, a repeat summary file, or a report dict."""
+    """A run directory (its eval.json), a repeat directory (its summary.json), an eval report file,
+    a repeat summary file, or a report dict."""
     if isinstance(source, dict):
         return result_of_report(source, "report", side)
     data, path = _read_report(Path(source), side)
@@ -48,7 +49,13 @@ def load_result(source: Union[str, Path, dict], side: str) -> Result:
 
 def _read_report(path: Path, side: str) -> tuple[dict, Path]:
     """The JSON object in ``path`` (a run directory: its eval.json), and the file read."""
-    if path.is_dir():
+    if path.is_dir() and (path / REPEAT_FILE).is_file():
+        file = path / SUMMARY_FILE
+        if not file.is_file():
+            raise GanforgeError(f"{side}: the repeat {path} has no {SUMMARY_FILE} yet; finish it with "
+                                f"`ganforge train --resume {path}`")
+        path = file
+    elif path.is_dir():
         file = path / EVAL_FILE
         if not file.is_file():
             raise GanforgeError(f"{side}: {path} has no {EVAL_FILE}; run `ganforge eval {path} --seeds 0,1,2` first")

@@ -12,12 +12,11 @@ from typing import Optional
 import torch
 
 from ..errors import GanforgeError
+from ..result_files import BEST_EVAL_FILE, EVAL_FILE
 from .evaluator import Evaluator
 
 DIGIT_DATASETS = ("mnist-5k", "mnist")
 INCEPTION_HINT = "pip install 'ganforge[metrics]' and use --metrics inception"
-EVAL_FILE = "eval.json"
-BEST_EVAL_FILE = "eval-best.json"
 
 
 def report_path(source: Path, best: bool = False) -> Path:
