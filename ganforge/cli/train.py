@@ -83,17 +83,18 @@ def _repeat(resume: Optional[Path], arch: Optional[str], config_file: Optional[P
     if values.get(ARCH_OPTIONS):
         values[ARCH_OPTIONS] = _key_values(values[ARCH_OPTIONS])
     given = {k: v for k, v in values.items() if v is not None}
+    jobs = 1 if repeat_jobs is None else repeat_jobs  # 0 stays 0, refused by the repeat's checks
     try:
         if resume is not None:
             if repeats is not None or config_file is not None:
                 raise GanforgeError("--resume continues a repeat as configured; --repeats and --config cannot be given")
-            repeat_dir = resume_repeats(resume, repeat_jobs=1 if repeat_jobs is None else repeat_jobs, **given)
+            repeat_dir = resume_repeats(resume, repeat_jobs=jobs, **given)
         else:
             if arch is None:
                 raise GanforgeError("name an architecture (e.g. `ganforge train dcgan --repeats 3`)")
             if repeats is None:
                 raise GanforgeError("--repeat-jobs needs --repeats N")
-            repeat_dir = train_repeats(arch, repeats, repeat_jobs=1 if repeat_jobs is None else repeat_jobs, config_file=config_file, **given)
+            repeat_dir = train_repeats(arch, repeats, repeat_jobs=jobs, config_file=config_file, **given)
     except api.RunInterrupted as exc:
         typer.echo(f"\n{exc}", err=True)
         raise typer.Exit(exc.exit_code) from None

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Union
 
 from ..errors import GanforgeError
+from ..result_files import EVAL_FILE, REPEAT_FILE, SUMMARY_FILE
 from .intervals import difference_interval, mean_interval
 from .protocol import check_comparable
-from ..result_files import EVAL_FILE, REPEAT_FILE, SUMMARY_FILE
 
 #: Metric -> which direction is better. Class coverage is an entropy over the 10 digits, at most
 #: ln 10 (every digit equally often), so higher is closer to uniform and better.
