@@ -28,6 +28,12 @@ TRAIN = ["-m", "ganforge", "train", "dcgan", "-O", "ngf=4", "-O", "ndf=4", "--ba
          # evaluation (with its best checkpoint), the health monitor, the generator average and the
          # augmentation's random draws must not break exactness
          "--eval-every", "4", "--eval-n", "40", "--ema", "0.9", "--augment", "diffaugment"]
+#: A run whose discriminator wins within a few steps (measured: found at steps 9 and 14), rolled
+#: back twice by the health monitor: restores, remedies and their records must be exact too.
+ROLLBACK_TRAIN = ["-m", "ganforge", "train", "dcgan", "-O", "ngf=4", "-O", "ndf=4", "--batch-size", "8",
+                  "--steps", "24", "--checkpoint-every", "1", "--log-every", "1", "--sample-every", "4",
+                  "--device", "cpu", "--seed", "7", "--name", "run", "--ema", "0.9",
+                  "--d-lr", "0.02", "--g-lr", "1e-6", "--on-problem", "rollback", "--max-rollbacks", "2"]
 TIMING_FIELDS = {"img_per_s"}
 WRITE_DELAY_S = 0.03
 COMPARED = ("step", "generator", "discriminator", "g_optimizer", "d_optimizer", "rng", "batches", "hooks")
@@ -41,21 +47,21 @@ def environment(delay: bool) -> dict:
     return env
 
 
-def start(runs: Path, resume: bool, delay: bool) -> subprocess.Popen:
-    args = ["-m", "ganforge", "train", "--resume", str(runs / "run")] if resume else [*TRAIN, "--runs-dir", str(runs)]
+def start(runs: Path, resume: bool, delay: bool, train: list[str]) -> subprocess.Popen:
+    args = ["-m", "ganforge", "train", "--resume", str(runs / "run")] if resume else [*train, "--runs-dir", str(runs)]
     log = (runs / f"stderr-{time.monotonic_ns()}.txt").open("w")
     return subprocess.Popen([sys.executable, *args], env=environment(delay), stdout=subprocess.DEVNULL,
                             stderr=log, cwd=runs)
 
 
-def run_in_process(runs: Path, resume: bool) -> None:
+def run_in_process(runs: Path, resume: bool, train: list[str]) -> None:
     """The same command through typer's CliRunner, with the subprocesses' single thread, to save
     a Python start-up in the default suite."""
     from typer.testing import CliRunner
 
     from ganforge.cli.app import app
 
-    args = ["train", "--resume", str(runs / "run")] if resume else [*TRAIN[2:], "--runs-dir", str(runs)]
+    args = ["train", "--resume", str(runs / "run")] if resume else [*train[2:], "--runs-dir", str(runs)]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -66,13 +72,13 @@ def run_in_process(runs: Path, resume: bool) -> None:
     assert result.exit_code == 0, result.output
 
 
-def reference_run(runs: Path, in_process: bool) -> dict:
+def reference_run(runs: Path, in_process: bool, train: list[str]) -> dict:
     runs.mkdir()
     if in_process:
         began = time.monotonic()
-        run_in_process(runs, resume=False)
+        run_in_process(runs, resume=False, train=train)
         return {"dir": runs / "run", "training_s": time.monotonic() - began}
-    proc = start(runs, resume=False, delay=False)
+    proc = start(runs, resume=False, delay=False, train=train)
     metrics = runs / "run" / "metrics.jsonl"
     while not metrics.exists() and proc.poll() is None:
         time.sleep(0.005)
@@ -121,7 +127,8 @@ def has_checkpoint(run: Path) -> bool:
     return (run / "config.json").is_file() and any((run / "checkpoints").glob("*.pt"))
 
 
-def run_trial(runs: Path, rng: random.Random, kills: int, training_s: float, in_process: bool) -> list[str]:
+def run_trial(runs: Path, rng: random.Random, kills: int, training_s: float, in_process: bool,
+              train: list[str]) -> list[str]:
     runs.mkdir()
     run = runs / "run"
     events = []
@@ -130,14 +137,14 @@ def run_trial(runs: Path, rng: random.Random, kills: int, training_s: float, in_
         if not resume and run.exists():
             shutil.rmtree(run)  # killed before its first checkpoint: nothing to resume, start again
         if attempt < kills:
-            proc = start(runs, resume=resume, delay=True)
+            proc = start(runs, resume=resume, delay=True, train=train)
             events.append(("resume: " if resume else "fresh: ") +
                           kill_at_random(proc, run, rng, mid_write=attempt % 2 == 0 or rng.random() < 0.5,
                                          training_s=training_s))
         elif in_process:
-            run_in_process(runs, resume)
+            run_in_process(runs, resume, train)
         else:
-            assert start(runs, resume=resume, delay=True).wait(timeout=300) == 0, stderr_of(runs)
+            assert start(runs, resume=resume, delay=True, train=train).wait(timeout=300) == 0, stderr_of(runs)
         if attempt == kills:
             events.append("resumed to the end" if resume else "fresh to the end")
     return events
@@ -176,16 +183,16 @@ def compare_runs(reference: Path, resumed: Path) -> list[str]:
     return found
 
 
-def kill_resume_trials(tmp_path: Path, trials: int, seed: int, in_process: bool) -> dict:
+def kill_resume_trials(tmp_path: Path, trials: int, seed: int, in_process: bool, train: list[str] = TRAIN) -> dict:
     """``trials`` runs killed 1-2 times each; with ``in_process`` the uninterrupted reference and
     the final resume run through CliRunner instead of a subprocess (the killed runs never do)."""
-    reference = reference_run(tmp_path / "reference", in_process)
+    reference = reference_run(tmp_path / "reference", in_process, train)
     rng = random.Random(seed)
     report = {"trials": 0, "differed": 0, "kills": 0, "mid_write_kills": 0, "fallbacks": 0, "events": []}
     for i in range(trials):
         runs = tmp_path / f"trial-{i}"
         events = run_trial(runs, rng, kills=rng.choice([1, 1, 2]), training_s=reference["training_s"],
-                           in_process=in_process)
+                           in_process=in_process, train=train)
         found = compare_runs(reference["dir"], runs / "run")
         report["trials"] += 1
         report["differed"] += bool(found)
@@ -208,5 +215,25 @@ def test_killed_and_resumed_runs_end_exactly_like_an_uninterrupted_one(tmp_path,
 def test_twenty_five_kill_resume_trials(tmp_path, digit_cache_env):
     report = kill_resume_trials(tmp_path, trials=25, seed=2026, in_process=False)
     print("kill/resume trials:", {key: value for key, value in report.items() if key != "events"})  # -s shows it
+    assert report["differed"] == 0, report["events"]
+    assert report["mid_write_kills"] >= 5, report["events"]
+
+
+def rollbacks_of(run: Path) -> list[dict]:
+    return [r for r in metrics_without_timing(run) if r.get("action") == "rollback"]
+
+
+def test_killed_and_resumed_runs_that_roll_back_end_exactly_like_an_uninterrupted_one(tmp_path, digit_cache_env):
+    report = kill_resume_trials(tmp_path, trials=2, seed=3, in_process=True, train=ROLLBACK_TRAIN)
+    assert [r["rollback"] for r in rollbacks_of(tmp_path / "reference" / "run")] == [1, 2]
+    assert report["differed"] == 0, report["events"]
+    assert report["kills"] >= 1, report["events"]
+
+
+@pytest.mark.slow
+def test_twenty_kill_resume_trials_of_a_run_that_rolls_back(tmp_path, digit_cache_env):
+    report = kill_resume_trials(tmp_path, trials=20, seed=2027, in_process=False, train=ROLLBACK_TRAIN)
+    print("kill/resume trials with rollbacks:", {key: value for key, value in report.items() if key != "events"})
+    assert [r["rollback"] for r in rollbacks_of(tmp_path / "reference" / "run")] == [1, 2]
     assert report["differed"] == 0, report["events"]
     assert report["mid_write_kills"] >= 5, report["events"]

@@ -20,7 +20,8 @@ import torch
 
 from ..errors import GanforgeError
 from ..files import atomic_write, atomic_write_text, checksum_path, remove_temp_files, sha256_file, writing
-from .rundir import CHECKPOINTS_DIR, LATEST_CHECKPOINT, is_periodic_checkpoint, periodic_checkpoint_name
+from .rundir import (CHECKPOINTS_DIR, LATEST_CHECKPOINT, is_periodic_checkpoint, periodic_checkpoint_name,
+                     periodic_checkpoint_step)
 
 DEFAULT_KEEP = 3
 REQUIRED_KEYS = ("step", "generator", "discriminator", "g_optimizer", "d_optimizer")
@@ -69,7 +70,7 @@ def periodic_checkpoints(directory: Path) -> list[Path]:
     if not directory.is_dir():
         return []
     found = [p for p in directory.iterdir() if is_periodic_checkpoint(p)]
-    return sorted(found, key=lambda p: int(p.name[len("step-"):-len(".pt")]), reverse=True)
+    return sorted(found, key=periodic_checkpoint_step, reverse=True)
 
 
 def prune_periodic(directory: Path, keep: Optional[int]) -> list[Path]:
@@ -145,6 +146,22 @@ def find_checkpoint(run_dir: Path, warn: Callable[[str], None] = _stderr_warning
         return LoadedCheckpoint(state, path)
     detail = "; ".join(f"{name}: {reason}" for name, reason in problems if reason != "missing")
     raise GanforgeError(f"{directory}: no intact checkpoint to resume from ({detail or 'none found'})")
+
+
+def checkpoint_at_or_before(run_dir: Path, step: int) -> Optional[LoadedCheckpoint]:
+    """The newest intact checkpoint of ``run_dir`` taken at or before ``step`` (a rollback's
+    target; ``latest.pt`` first, as it may be newer than any periodic one), or None."""
+    directory = run_dir / CHECKPOINTS_DIR
+    latest = directory / LATEST_CHECKPOINT
+    periodic = [p for p in periodic_checkpoints(directory) if periodic_checkpoint_step(p) <= step]
+    for path in [latest, *periodic]:
+        try:
+            state = verify_checkpoint(path)
+        except CorruptCheckpoint:
+            continue
+        if int(state["step"]) <= step:
+            return LoadedCheckpoint(state, path)
+    return None
 
 
 def _reason(problem: str) -> str:

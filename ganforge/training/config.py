@@ -22,7 +22,8 @@ from typing import Any, Mapping, Optional
 
 from ..errors import GanforgeError, InvalidPluginError
 from .monitor_options import (BEST_METRICS, DEFAULT_BEST_METRIC, DEFAULT_EVAL_METRICS, DEFAULT_EVAL_N, NO_BEST,
-                              TENSORBOARD_HINT, validate_monitoring)
+                              ON_PROBLEM_CHOICES, REMEDY_CHOICES, REMEDY_LR_FACTOR, TENSORBOARD_HINT,
+                              validate_monitoring)
 
 LATENT_PRIORS = ("normal", "uniform")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -140,6 +141,15 @@ OPTIONS: tuple[Option, ...] = (
            optional=True, resumable=True),
     Option("health", bool, True, "Warn about a discriminator that wins outright, non-finite losses and mode "
            "collapse (progress output and metrics.jsonl).", resumable=True),
+    Option("on_problem", str, "warn", "What the health monitor does on a problem: warn, or rollback (restore the "
+           "last checkpoint from before the problem began and go on with --remedy, at most --max-rollbacks times).",
+           choices=ON_PROBLEM_CHOICES, resumable=True),
+    Option("remedy", str, "auto", "With --on-problem rollback: lower-d-lr (D's learning rate x"
+           f"{REMEDY_LR_FACTOR:g} per rollback), lower-lr (both networks'), reseed (a new noise stream), or auto: "
+           "lower-d-lr when D wins, reseed on mode collapse, lower-lr on a NaN/inf loss.", choices=REMEDY_CHOICES,
+           resumable=True),
+    Option("max_rollbacks", int, 3, "With --on-problem rollback: roll back at most this many times, then only warn "
+           "(a NaN/inf loss then stops the run).", resumable=True),
     Option("tensorboard", bool, False, "Also log scalars and sample grids for TensorBoard into RUN/tensorboard "
            f"({TENSORBOARD_HINT}).", resumable=True),
     Option("runs_dir", str, "runs", "Parent directory of run directories."),

@@ -46,6 +46,7 @@ from torch import nn
 
 from ..devices import resolve_device
 from ..errors import GanforgeError
+from .monitor_options import rolls_back
 from .step import StepSettings, UpdateStep
 from .sync_batchnorm import convert_sync_batchnorm
 
@@ -146,6 +147,9 @@ class Parallel:
         if config.batch_size % self.world_size:
             raise GanforgeError(f"--batch-size {config.batch_size} is the global batch and must split evenly "
                                 f"over {self.world_size} processes")
+        if rolls_back(config):
+            raise GanforgeError("--on-problem rollback works in one process (the health monitor runs on rank 0 "
+                                "only and cannot restore the other ranks); use --on-problem warn with several")
 
     def together(self, setup: Callable[[], T]) -> T:
         """Run ``setup`` on every rank; when it fails on any rank, every rank raises: the lowest

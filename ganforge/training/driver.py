@@ -15,9 +15,10 @@ import torch
 from ..data import InMemoryBatches
 from ..errors import GanforgeError
 from .assemble import Run
-from .checkpoint import rng_state, set_rng_state
+from .checkpoint import checkpoint_at_or_before, rng_state, set_rng_state
 from .failures import explain
-from .health_checks import non_finite_message
+from .health_checks import NON_FINITE, non_finite_message
+from .rollback import RollbackRequest
 from .step import StepSettings, UpdateStep
 
 
@@ -40,6 +41,11 @@ class Hook:
         """A record another hook published (an evaluation, a health warning), not a training log."""
 
     def on_end(self, driver: "RunDriver") -> None: ...
+
+    def on_rollback(self, driver: "RunDriver", record: dict) -> None:
+        """The run was just restored from a checkpoint (``driver.step`` went back) and changed by a
+        remedy; ``record`` says so. By default handled like any published record."""
+        self.on_record(driver, record)
 
     def close(self) -> None:
         """Always called last, also when the run fails or is interrupted."""
@@ -96,6 +102,7 @@ class RunDriver:
         self.stop_requested: Callable[[], bool] = lambda: False  # true: stop after the current step
         self.interrupted = False  # run_steps returned early on a stop request
         self.last_record: dict = {}
+        self.pending_rollback: Optional[RollbackRequest] = None  # carried out after the current step
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
         self._tick = 0.0
@@ -117,8 +124,11 @@ class RunDriver:
                 self.step += 1
                 if self.step % c.log_every == 0 or self.step == self.total_steps:
                     self._log()
-                for hook in self.hooks:
-                    hook.on_step(self)
+                if self.pending_rollback is None:  # a problem found in the log: no hook sees its step
+                    for hook in self.hooks:
+                        hook.on_step(self)
+                if self.pending_rollback is not None:
+                    self._roll_back()
                 if self.step < self.total_steps and self.stop_requested():
                     self.interrupted = True
                     return self.last_record
@@ -152,8 +162,28 @@ class RunDriver:
         for hook in self.hooks:
             hook.on_log(self, record)
         problem = non_finite_message(record)
-        if problem:
+        if problem and self.pending_rollback is None:
             raise NonFiniteLoss(problem)
+
+    def request_rollback(self, request: RollbackRequest) -> None:
+        """Ask for the run to be restored to before a problem; done once the current step's hooks
+        ran (checkpoints are not written meanwhile)."""
+        self.pending_rollback = request
+
+    def _roll_back(self) -> None:
+        request, self.pending_rollback = self.pending_rollback, None
+        found = checkpoint_at_or_before(self.run_dir, request.began)
+        if found is None:
+            self.publish({"step": self.step, "health": request.kind, "message": f"{request.message} (no rollback: "
+                          f"no intact checkpoint from step {request.began} or before)"})
+            if request.kind == NON_FINITE:
+                raise NonFiniteLoss(request.message)
+            return
+        self.load_state_dict(found.state)
+        self._sums, self._count, self._tick = {}, 0, time.perf_counter()
+        record = request.after_restore(self)
+        for hook in self.hooks:
+            hook.on_rollback(self, record)
 
     def publish(self, record: dict) -> None:
         """Hand a hook's own record (it carries "step") to every hook: the metrics file writes it,

@@ -34,7 +34,7 @@ def record_line(record: dict) -> Optional[str]:
     if "health" in record:
         if record.get("stopped"):
             return None  # the run stops with this message as its error
-        prefix = "note" if record.get("cleared") else "warning"
+        prefix = "action" if record.get("action") else "note" if record.get("cleared") else "warning"
         return f"{prefix}: step {record['step']}: {record['message']}"
     if is_evaluation(record):
         parts = [fmt.format(record[key]) for key, fmt in SHORT if isinstance(record.get(key), (int, float))]

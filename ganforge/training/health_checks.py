@@ -35,13 +35,21 @@ COVERAGE_PEAK_MIN = 1.0
 COVERAGE_UNIFORM = math.log(10)
 
 
-def non_finite_message(record: dict) -> Optional[str]:
-    """The message of a logged record with a NaN or infinite value (the run stops), else None."""
+def non_finite_values(record: dict) -> Optional[str]:
+    """What became NaN or infinite in a logged record ("d_loss, g_loss became nan"), else None."""
     bad = sorted(k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v))
     if not bad:
         return None
-    return (f"step {record.get('step')}: {', '.join(bad)} became {record[bad[0]]}; the run stopped and keeps its "
-            f"last checkpoint (try a lower learning rate or another loss)")
+    return f"{', '.join(bad)} became {record[bad[0]]}"
+
+
+def non_finite_message(record: dict) -> Optional[str]:
+    """The message of a logged record with a NaN or infinite value (the run stops), else None."""
+    values = non_finite_values(record)
+    if values is None:
+        return None
+    return (f"step {record.get('step')}: {values}; the run stopped and keeps its last checkpoint (try a lower "
+            f"learning rate or another loss)")
 
 
 def discriminator_wins(window: Sequence[tuple[float, float]], d_loss_at_chance: Optional[float]) -> Optional[str]:

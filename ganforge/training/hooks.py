@@ -13,7 +13,7 @@ from .checkpoint import save_checkpoint
 from .driver import Hook, PeriodicHook, RunDriver
 from .ema import GeneratorEMA
 from .eval_plot import plot_evaluations, record_line
-from .metrics import MetricsLog, plot_losses, read_metrics
+from .metrics import MetricsLog, plot_losses, read_metrics, truncate_metrics
 from .progress import Progress
 from .rundir import EVALUATION_PLOT, LOSS_PLOT, METRICS_FILE, SAMPLES_DIR
 
@@ -36,6 +36,12 @@ class MetricsFile(Hook):
         self.log.write(record)
 
     def on_record(self, driver: RunDriver, record: dict) -> None:
+        self.log.write(record)
+
+    def on_rollback(self, driver: RunDriver, record: dict) -> None:
+        """The steps after the restored one are trained again: their records go (so do those of an
+        earlier try at this same rollback, cut short by a kill), then the action is written."""
+        truncate_metrics(self.log.path, driver.step, lambda r: r.get("rollback") == record["rollback"])
         self.log.write(record)
 
     def close(self) -> None:
@@ -61,6 +67,10 @@ class ProgressBar(Hook):
         line = record_line(record)
         if line:
             self.progress.note(line)
+
+    def on_rollback(self, driver: RunDriver, record: dict) -> None:
+        self.on_record(driver, record)
+        self.progress.update(driver.step, {})
 
     def close(self) -> None:
         if self.progress is not None:
@@ -97,23 +107,38 @@ class SampleGrids(PeriodicHook):
 
 
 class Checkpoints(Hook):
-    """``latest.pt`` plus a periodic copy every ``every`` steps, and the exported generator."""
+    """``latest.pt`` plus a periodic copy every ``every`` steps, and the exported generator.
+    With ``at_start`` (rollbacks are on) also one of step 0, the target of a problem found early;
+    after a rollback, one of the restored and remedied state (a kill then resumes from it)."""
 
-    def __init__(self, every: int):
+    def __init__(self, every: int, at_start: bool = False, reach_back: int = 0):
         self.every = every
+        self.at_start = at_start
+        # the periodic checkpoints kept must span this many steps (a rollback's target survives)
+        self.keep_at_least = -(-reach_back // every) + 1 if reach_back else 0
         self.written = 0
+
+    def on_start(self, driver: RunDriver) -> None:
+        if self.at_start and driver.step == 0:
+            self.save(driver, periodic=True)
 
     def on_step(self, driver: RunDriver) -> None:
         if driver.step % self.every == 0 and driver.step != driver.total_steps:
             self.save(driver, periodic=True)
+
+    def on_rollback(self, driver: RunDriver, record: dict) -> None:
+        self.save(driver, periodic=True)
 
     def on_end(self, driver: RunDriver) -> None:
         self.save(driver, periodic=False)
 
     def save(self, driver: RunDriver, periodic: bool) -> None:
         driver.check_finite()  # never replace a good checkpoint with a diverged one
+        if driver.pending_rollback is not None:
+            return  # nor with one the health monitor is about to undo
+        keep = driver.run.config.keep_checkpoints
         save_checkpoint(driver.run_dir, driver.state_dict(), driver.step, keep_periodic=periodic,
-                        keep=driver.run.config.keep_checkpoints)
+                        keep=keep and max(keep, self.keep_at_least))
         export_generator(driver.output_generator, generator_info(driver.run), driver.run_dir / GENERATOR_FILE)
         self.written += 1
 
@@ -137,7 +162,7 @@ def standard_hooks(config, progress: Optional[bool] = None) -> list[Hook]:
     """What ``ganforge train`` runs with: ``progress`` None = a live bar on a terminal only.
     The generator average comes first (the hooks after it sample, evaluate and export the updated
     average); evaluation and the health monitor come before the checkpoints, whose state they are part of."""
-    from .monitor_options import best_metric
+    from .monitor_options import best_metric, rolls_back
 
     hooks: list[Hook] = [GeneratorEMA(config.ema)] if config.ema is not None else []
     hooks += [MetricsFile(), ProgressBar(progress), SampleGrids(config.sample_every)]
@@ -149,9 +174,13 @@ def standard_hooks(config, progress: Optional[bool] = None) -> list[Hook]:
         from .evaluation_hook import EvaluationHook
 
         hooks.append(EvaluationHook(config.eval_every, config.eval_n, config.eval_metrics, best_metric(config)))
+    reach_back = 0
     if config.health:
-        from .health import DIVERSITY_EVERY, HealthMonitor
+        from .health import DIVERSITY_EVERY, HealthMonitor, rollback_horizon
 
         # With evaluation on, class coverage is the collapse signal; without, sample diversity.
-        hooks.append(HealthMonitor(diversity_every=None if config.eval_every is not None else DIVERSITY_EVERY))
-    return hooks + [Checkpoints(config.checkpoint_every), LossPlot()]
+        diversity_every = None if config.eval_every is not None else DIVERSITY_EVERY
+        hooks.append(HealthMonitor(diversity_every=diversity_every))
+        reach_back = rollback_horizon(config, diversity_every) if rolls_back(config) else 0
+    return hooks + [Checkpoints(config.checkpoint_every, at_start=rolls_back(config), reach_back=reach_back),
+                    LossPlot()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable, Optional
 
 from ..files import atomic_write, atomic_write_text, writing
 
@@ -34,16 +35,18 @@ def read_metrics(path: Path) -> list[dict]:
     return [r for r in map(_parse_line, lines) if r is not None]
 
 
-def truncate_metrics(path: Path, step: int) -> int:
-    """Drop records logged after ``step`` (and lines cut short by a crash), so a run resumed
-    from a checkpoint at ``step`` does not log steps step+1... twice. Returns how many records
-    were dropped. The file is rewritten atomically, and only when something must go."""
+def truncate_metrics(path: Path, step: int, also_drop: Optional[Callable[[dict], bool]] = None) -> int:
+    """Drop records logged after ``step`` (and lines cut short by a crash, and those
+    ``also_drop`` picks), so a run resumed or rolled back to a checkpoint at ``step`` does not
+    log steps step+1... twice. Returns how many records were dropped. The file is rewritten
+    atomically, and only when something must go."""
     if not path.is_file():
         return 0
     text = path.read_text(encoding="utf-8", errors="replace")
     lines = [line for line in text.splitlines() if line.strip()]
     kept = [line for line, record in zip(lines, map(_parse_line, lines))
-            if record is not None and isinstance(record.get("step"), int) and record["step"] <= step]
+            if record is not None and isinstance(record.get("step"), int) and record["step"] <= step
+            and not (also_drop and also_drop(record))]
     if len(kept) == len(lines) and (not text or text.endswith("\n")):
         return 0
     atomic_write_text(path, "".join(line + "\n" for line in kept))

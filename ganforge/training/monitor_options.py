@@ -35,6 +35,15 @@ DIGIT_IMAGE_SHAPE = (1, 28, 28)
 
 TENSORBOARD_HINT = "pip install 'ganforge[tensorboard]'"
 
+#: --on-problem: the health monitor warns, or rolls back and applies a remedy (``training/rollback.py``).
+WARN, ROLLBACK = "warn", "rollback"
+ON_PROBLEM_CHOICES = (WARN, ROLLBACK)
+#: --remedy: what a rollback changes before training goes on; auto picks one per problem.
+LOWER_D_LR, LOWER_LR, RESEED, AUTO = "lower-d-lr", "lower-lr", "reseed", "auto"
+REMEDY_CHOICES = (AUTO, LOWER_D_LR, LOWER_LR, RESEED)
+#: A learning-rate remedy multiplies the configured rate by this once per rollback it was used in.
+REMEDY_LR_FACTOR = 0.5
+
 
 def parse_eval_metrics(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(m.strip().lower() for m in str(text).split(",") if m.strip()))
@@ -51,6 +60,11 @@ def best_metric(config: Any) -> Optional[str]:
         return None
     chosen = config.best_metric or DEFAULT_BEST_METRIC
     return None if chosen == NO_BEST else chosen
+
+
+def rolls_back(config: Any) -> bool:
+    """The health monitor restores a checkpoint on a problem (``--on-problem rollback``)."""
+    return bool(config.health) and config.on_problem == ROLLBACK and config.max_rollbacks > 0
 
 
 def is_better(metric: str, value: float, best: Optional[float]) -> bool:
@@ -86,6 +100,10 @@ def validate_monitoring(config: Any) -> None:
         elif chosen is None and BEST_METRICS[DEFAULT_BEST_METRIC][0] not in metrics:
             raise GanforgeError(f"the best checkpoint follows {DEFAULT_BEST_METRIC} by default, which needs 'fid' "
                                 f"in --eval-metrics; choose another --best-metric, or --best-metric {NO_BEST}")
+    if config.on_problem == ROLLBACK and not config.health:
+        raise GanforgeError("--on-problem rollback acts on the health monitor's findings; it needs --health")
+    if config.max_rollbacks < 0:
+        raise GanforgeError(f"--max-rollbacks must be 0 or more, got {config.max_rollbacks}")
     if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise GanforgeError(f"--tensorboard needs the tensorboard package: {TENSORBOARD_HINT}")
 

@@ -78,6 +78,11 @@ def is_periodic_checkpoint(path: Path) -> bool:
     return path.name.startswith("step-") and path.name.endswith(".pt") and stem.isdigit()
 
 
+def periodic_checkpoint_step(path: Path) -> int:
+    """The step in a periodic checkpoint's name (``step-NNNNNN.pt``)."""
+    return int(path.name[len("step-"):-len(".pt")])
+
+
 def write_config(run_dir: Path, config_json: str) -> None:
     """``config.json``, written atomically (a crash leaves the old one or the new one)."""
     atomic_write_text(run_dir / CONFIG_FILE, config_json + "\n")
