@@ -230,17 +230,29 @@ def _across_runs(rows: list[dict]) -> dict:
     return {k: mean_interval([r[k] for r in rows]) for k in keys}
 
 
-def format_summary(summary: dict) -> str:
-    """The summary as plain aligned text: one row per metric."""
-    metrics = summary["metrics"]
-    if not metrics:
-        why = next((r["not_evaluated"] for r in summary["rows"] if "not_evaluated" in r), "no metrics")
-        return f"{len(summary['rows'])} runs; not evaluated: {why}"
-    rows = [("metric", "mean", "std", "95% interval", "per run")]
-    for key, m in metrics.items():
+SUMMARY_HEADER = ("metric", "mean", "std", "95% interval", "per run")
+
+
+def summary_rows(summary: dict) -> list[tuple[str, str, str, str, str]]:
+    """One row of text cells per metric of the summary: mean, std, 95% interval, the per-run values."""
+    rows = []
+    for key, m in summary["metrics"].items():
         spread = ("-", "one run: no interval") if m["std"] is None else \
             (f"{m['std']:.3g}", f"[{m['low']:.4g}, {m['high']:.4g}]")
         rows.append((key, f"{m['mean']:.4g}", *spread, " ".join(f"{v:.4g}" for v in m["values"])))
+    return rows
+
+
+def why_not_evaluated(summary: dict) -> str:
+    """Why a summary has no metrics (the first run's reason)."""
+    return next((r["not_evaluated"] for r in summary["rows"] if "not_evaluated" in r), "no metrics")
+
+
+def format_summary(summary: dict) -> str:
+    """The summary as plain aligned text: one row per metric."""
+    if not summary["metrics"]:
+        return f"{len(summary['rows'])} runs; not evaluated: {why_not_evaluated(summary)}"
+    rows = [SUMMARY_HEADER, *summary_rows(summary)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     return "\n".join([f"{len(summary['rows'])} runs ({', '.join(summary['runs'])}), across training seeds:", *lines])

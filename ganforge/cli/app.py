@@ -81,6 +81,7 @@ def _register() -> None:
     from .eval import eval_command
     from .info import info
     from .plugins import plugins
+    from .report import report_command
     from .sample import sample
     from .train import VALUED_FLAGS as TRAIN_VALUED_FLAGS
     from .train import train
@@ -94,6 +95,7 @@ def _register() -> None:
     app.add_typer(bench_app)
     app.command("eval")(eval_command)
     app.command("compare")(compare_command)
+    app.command("report")(report_command)
 
 
 _register()

@@ -14,6 +14,7 @@ from typing import Any, List, Optional
 import typer
 
 from ..errors import GanforgeError
+from ..training.command_line import negative_flag, optimizer_flag
 from ..training.config import (ARCH_OPTIONS, OPTIMIZERS, OPTIONS, OPTIMIZER_KEYS, OptimizerSettings,
                                OPTIONS_BY_NAME)
 from .arguments import ValuedOption, by_flag
@@ -152,8 +153,7 @@ VALUED_OPTIONS: list[ValuedOption] = []
 def _parameter(name: str, kind: Any, flags: list[str], help: str, choices: Optional[tuple[str, ...]] = None,
                bare: Optional[str] = None) -> inspect.Parameter:
     if kind is bool:
-        dashed = flags[0][2:]
-        flags = [f"--{dashed}/--no-{dashed}"]
+        flags = [f"{flags[0]}/{negative_flag(flags[0])}"]
     else:
         VALUED_OPTIONS.append(ValuedOption(tuple(flags), choices, help, bare))
     annotation = List[str] if kind is list else Optional[kind]
@@ -173,7 +173,7 @@ def _signature() -> inspect.Signature:
             for suffix, setting in OPTIMIZER_KEYS.items():
                 kind, text = _OPTIMIZER_FLAGS[suffix]
                 default = _default_text(getattr(option.default, setting))
-                params.append(_parameter(f"{net}_{suffix}", kind, [f"--{net}-{suffix.replace('_', '-')}"],
+                params.append(_parameter(f"{net}_{suffix}", kind, [optimizer_flag(net, suffix)],
                                          text.format(net=_NET_NAMES[net], net_lower=_NET_NAMES[net].lower(),
                                                      default=default),
                                          choices=OPTIMIZERS if suffix == "optimizer" else None))

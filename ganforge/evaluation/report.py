@@ -174,11 +174,14 @@ def _cell(row: dict, value, interval_key: str, spread=None) -> str:
     return format_number(value) if spread is None else f"{format_number(value)} ± {format_number(spread)}"
 
 
-def format_table(report: dict) -> str:
-    """Plain aligned text: one row per metric; generator, floor and ceiling columns; protocol below.
-    A report over several seeds shows each number as ``mean ± std [95% interval]``."""
+TABLE_HEADER = ("metric", "generator", "floor (real)", "ceiling (untrained)", "")
+
+
+def metric_rows(report: dict) -> list[tuple[str, str, str, str, str]]:
+    """One row per metric of ``report``: its label, the generator's, floor's and ceiling's cells
+    (``mean ± std [95% interval]`` over several seeds) and a note on what is better."""
     cols = [report, report.get("floor", {}), report.get("ceiling", {})]
-    rows = [("metric", "generator", "floor (real)", "ceiling (untrained)", "")]
+    rows = []
     for key, label, note in _ROWS:
         if key in report:
             rows.append((label, *[_cell(c, c.get(key), key, c.get(_SPREAD[key]) if key in _SPREAD else None)
@@ -187,13 +190,28 @@ def format_table(report: dict) -> str:
         for key, label, note in _MEMO_ROWS:
             rows.append((label, *[_cell(c, (c.get("memorization") or {}).get(key), f"memorization_{key}")
                                   for c in cols], note))
+    return rows
+
+
+def seeds_note(report: dict) -> Optional[str]:
+    """What each number of a report over several seeds is (None for one seed)."""
+    if "seeds" not in report:
+        return None
+    return (f"each number: mean ± std [95% interval] over seeds {', '.join(map(str, report['seeds']))}; "
+            f"interval: {report.get('protocol', {}).get('interval_method', '')}")
+
+
+def format_table(report: dict) -> str:
+    """Plain aligned text: one row per metric; generator, floor and ceiling columns; protocol below.
+    A report over several seeds shows each number as ``mean ± std [95% interval]``."""
+    rows = [TABLE_HEADER, *metric_rows(report)]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) if i == 0 or i == 4 else cell.rjust(w)
                        for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
     p = report.get("protocol", {})
-    if "seeds" in report:
-        lines += ["", f"each number: mean ± std [95% interval] over seeds {', '.join(map(str, report['seeds']))}; "
-                      f"interval: {p.get('interval_method', '')}"]
+    note = seeds_note(report)
+    if note:
+        lines += ["", note]
     if p:
         width = max(len(k) for k in p)
         lines += ["", "protocol"] + [f"  {k.ljust(width)}  {format_number(v)}" for k, v in p.items()]
