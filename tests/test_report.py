@@ -28,7 +28,8 @@ TINY = ["gan", "--steps", "12", "--batch-size", "16", "--log-every", "1", "--che
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 WARNING = {"step": 4, "health": "discriminator_wins", "message": 'D <wins> & "G" loses'}
 ROLLBACK = {"step": 8, "health": "non_finite", "action": "rollback", "restored_step": 6,
-            "remedy": "lower <lr> & retry", "message": "rolled back to step 6"}
+            "remedy": "lower <lr> & retry", "problem": "d_loss became nan",
+            "message": "rolled back to step 6: d_loss became nan"}
 NOT_REPRODUCED = ("runs_dir", "run_name")
 
 
@@ -180,8 +181,8 @@ def test_run_report_shows_every_part(run_dir, monkeypatch):
     step, kind, action, message, details = page.row("4")[1]
     assert page.row("4")[0] == "warning" and (kind, message) == ("discriminator_wins", WARNING["message"])
     css, (step, kind, action, message, details) = page.row("8")
-    assert css == "action" and (kind, action, message) == ("non_finite", "rollback", "rolled back to step 6")
-    assert details == "restored_step: 6, remedy: lower <lr> & retry"
+    assert css == "action" and (kind, action, message) == ("non_finite", "rollback", ROLLBACK["message"])
+    assert details == "restored_step: 6, remedy: lower <lr> & retry"  # the problem is in the message already
     assert "D &lt;wins&gt; &amp; &quot;G&quot; loses" in html and "lower &lt;lr&gt; &amp; retry" in html
 
     # Evaluation: eval.json's rows with their intervals over the two seeds, and its protocol card.
@@ -303,10 +304,11 @@ def test_a_headless_browser_renders_the_page(run_dir, tmp_path):
 
 
 def test_a_chart_breaks_its_line_at_non_finite_values_and_escapes_its_text():
-    chart = line_chart({"d<loss": [(0, 1.0), (1, math.nan), (2, 2.0), (3, 2.5)]}, 'a "b" & <c>',
-                       [Marker(2, "action", "rolled <back>"), Marker(99, "warning", "outside")])
+    chart = line_chart({"d<loss": [(10, 1.0), (11, math.nan), (12, 2.0), (13, 2.5)]}, 'a "b" & <c>',
+                       [Marker(12, "action", "rolled <back>"), Marker(0, "warning", "before the first log")])
     assert chart.count("<polyline") == 2 and chart.count("<circle") == 3
     assert 'aria-label="a &quot;b&quot; &amp; &lt;c&gt;"' in chart and "d&lt;loss" in chart
-    assert chart.count('class="marker') == 1 and "rolled &lt;back&gt;" in chart
+    assert chart.count('class="marker') == 2 and "rolled &lt;back&gt;" in chart
+    assert 'text-anchor="middle">0</text>' in chart  # the x axis reaches back to the marker at step 0
     assert nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert nice_ticks(-3.0, 1200.0)[:2] == [0.0, 500.0]

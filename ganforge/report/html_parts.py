@@ -24,7 +24,8 @@ table.results td { white-space: nowrap; }
 table.results td:last-child { white-space: normal; }
 tr.warning td { background: #fdecea; }
 tr.cleared td { background: #eef6ee; }
-tr.action td { background: #f1ebf8; font-weight: bold; }
+tr.action td { background: #f1ebf8; }
+tr.action td:nth-child(3) { font-weight: bold; }
 .gallery { display: flex; flex-wrap: wrap; gap: 1em; }
 figure { margin: 0; }
 figure img { width: 16em; image-rendering: pixelated; border: 1px solid #ddd; }

@@ -242,9 +242,11 @@ def health_table(records: list[dict]) -> str:
 
 
 def health_details(record: dict) -> str:
-    """The record's other keys (restored_step, remedy, cleared, stopped...) as ``key: value``."""
-    return ", ".join(f"{k}: {json.dumps(v) if not isinstance(v, str) else v}"
-                     for k, v in record.items() if k not in HEALTH_COLUMNS)
+    """The record's other keys (restored_step, remedy, cleared, stopped...) as ``key: value``; a
+    sentence the message already holds whole (a rollback's problem) is not repeated."""
+    message = str(record.get("message", ""))
+    return ", ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v)}" for k, v in record.items()
+                     if k not in HEALTH_COLUMNS and not (isinstance(v, str) and " " in v and v in message))
 
 
 # -- evaluation -----------------------------------------------------------------------------

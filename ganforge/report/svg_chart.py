@@ -29,9 +29,9 @@ class Marker:
 def line_chart(series: Mapping[str, Sequence[tuple[float, float]]], title: str, markers: Sequence[Marker] = (),
                width: int = 560, height: int = 240) -> str:
     """An ``<svg>`` element: each series' (x, y) points as a line, in the order given, titled and
-    with a legend; the markers inside the x range as vertical lines. Needs one finite point."""
+    with a legend; the markers as vertical lines (the x axis spans them too). Needs one finite point."""
     finite = [(x, y) for points in series.values() for x, y in points if math.isfinite(y)]
-    xs, ys = _span([x for x, _ in finite]), _span([y for _, y in finite])
+    xs, ys = _span([x for x, _ in finite] + [m.x for m in markers]), _span([y for _, y in finite])
     legend, legend_bottom = _legend(list(series), width)
     top = legend_bottom + 10
     plot = (LEFT, top, width - LEFT - RIGHT, height - top - BOTTOM)
@@ -47,7 +47,7 @@ def line_chart(series: Mapping[str, Sequence[tuple[float, float]]], title: str, 
              *_axes(xs, ys, plot, to_px)]
     for (name, points), colour in zip(series.items(), _colours(len(series))):
         parts += _series(points, colour, to_px)
-    parts += [_marker(m, plot, to_px) for m in markers if xs[0] <= m.x <= xs[1]]
+    parts += [_marker(m, plot, to_px) for m in markers]
     parts.append("</svg>")
     return "\n".join(parts)
 
