@@ -17,7 +17,6 @@ from ganforge.training.checkpoint import checkpoint_at_or_before
 from ganforge.training.driver import NonFiniteLoss
 from ganforge.training.health import HealthMonitor
 from ganforge.training.hooks import Checkpoints, MetricsFile
-from ganforge.training.rollback import RESEED_STRIDE
 
 from test_health import _Constant, health_records, make_driver, make_run
 
@@ -106,28 +105,27 @@ def test_a_nan_that_stays_stops_the_run_after_the_last_rollback(tmp_path):
     assert final_state(driver)["step"] <= 4  # nothing diverged was checkpointed
 
 
-def test_a_collapsed_generator_is_rolled_back_with_a_new_noise_stream(tmp_path):
+def test_a_collapsed_generator_is_rolled_back_and_its_discriminator_slowed(tmp_path):
     run = make_run(steps=30, on_problem="rollback", max_rollbacks=2, seed=5)
     run.generator = _Constant(run.spec.image_shape)
     run.g_optimizer = torch.optim.Adam(run.generator.parameters(), lr=1e-2)
+    d_lr = run.d_optimizer.param_groups[0]["lr"]
     hooks = [MetricsFile(), HealthMonitor(diversity_every=5, floor_after=10), Checkpoints(5, at_start=True)]
     driver = make_driver(tmp_path, hooks=hooks, run=run)
     driver.run_steps()
     done = actions(driver)
-    assert [(a["health"], a["remedy"]) for a in done] == [(rules.MODE_COLLAPSE, "reseed")] * 2
-    assert [a["noise_seed"] for a in done] == [5 + RESEED_STRIDE, 5 + 2 * RESEED_STRIDE]
+    assert [(a["health"], a["remedy"]) for a in done] == [(rules.MODE_COLLAPSE, "lower-d-lr")] * 2
+    assert [a["d_lr"] for a in done] == pytest.approx([d_lr / 2, d_lr / 4])
     assert "nearly identical" in done[0]["problem"] and done[0]["step"] <= done[0]["detected_step"] - 5
+    # a generator with one output stays one: after the last rollback the monitor warns
+    assert health_records(driver)[-1]["health"] == rules.MODE_COLLAPSE and "action" not in health_records(driver)[-1]
 
 
-def test_the_noise_after_a_reseed_is_the_new_seed_s(tmp_path):
-    from ganforge.training.rollback import apply_remedy
-
-    run = make_run(seed=3)
-    torch.manual_seed(0)
-    changes = apply_remedy(run, "reseed", 1)
-    drawn = torch.randn(4)
-    torch.manual_seed(changes["noise_seed"])
-    assert torch.equal(drawn, torch.randn(4))
+def test_an_explicit_remedy_replaces_the_automatic_one(tmp_path):
+    driver = make_driver(tmp_path, **{**WINNING_D, "steps": 12, "remedy": "lower-lr", "max_rollbacks": 1})
+    driver.run_steps()
+    (action,) = actions(driver)
+    assert action["remedy"] == "lower-lr" and action["g_lr"] == pytest.approx(5e-7)
 
 
 def test_without_a_checkpoint_to_go_back_to_the_monitor_warns_and_goes_on(tmp_path):
@@ -150,7 +148,7 @@ def test_the_restore_target_is_the_newest_intact_checkpoint_at_or_before_a_step(
 
 def test_monitor_state_with_rollbacks_round_trips():
     monitor = HealthMonitor(diversity_every=None)
-    monitor.rollbacks = [{"step": 40, "rollback": 1, "remedy": "reseed", "noise_seed": 12}]
+    monitor.rollbacks = [{"step": 40, "rollback": 1, "remedy": "lower-d-lr", "d_lr": 1e-4}]
     other = HealthMonitor(diversity_every=None)
     other.load_state_dict(monitor.state_dict())
     assert other.rollbacks == monitor.rollbacks
@@ -159,7 +157,7 @@ def test_monitor_state_with_rollbacks_round_trips():
 @pytest.mark.parametrize("flags, said", [
     (["--on-problem", "rollback", "--no-health"], "--on-problem rollback acts on the health monitor's findings"),
     (["--on-problem", "undo"], "--on-problem"),
-    (["--remedy", "pray"], "--remedy"),
+    (["--remedy", "reseed"], "--remedy"),
     (["--max-rollbacks", "-1"], "--max-rollbacks must be 0 or more"),
 ])
 def test_bad_rollback_options_are_one_line_and_nothing_is_written(tmp_path, flags, said):

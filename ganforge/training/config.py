@@ -145,9 +145,8 @@ OPTIONS: tuple[Option, ...] = (
            "last checkpoint from before the problem began and go on with --remedy, at most --max-rollbacks times).",
            choices=ON_PROBLEM_CHOICES, resumable=True),
     Option("remedy", str, "auto", "With --on-problem rollback: lower-d-lr (D's learning rate x"
-           f"{REMEDY_LR_FACTOR:g} per rollback), lower-lr (both networks'), reseed (a new noise stream), or auto: "
-           "lower-d-lr when D wins, reseed on mode collapse, lower-lr on a NaN/inf loss.", choices=REMEDY_CHOICES,
-           resumable=True),
+           f"{REMEDY_LR_FACTOR:g} per rollback), lower-lr (both networks'), or auto: lower-lr on a NaN/inf loss, "
+           "else lower-d-lr.", choices=REMEDY_CHOICES, resumable=True),
     Option("max_rollbacks", int, 3, "With --on-problem rollback: roll back at most this many times, then only warn "
            "(a NaN/inf loss then stops the run).", resumable=True),
     Option("tensorboard", bool, False, "Also log scalars and sample grids for TensorBoard into RUN/tensorboard "

@@ -162,12 +162,12 @@ class HealthMonitor(Hook):
 
         def after_restore(restored: RunDriver) -> dict:
             remedy = remedy_for(kind, config.remedy)
-            changes = apply_remedy(restored.run, remedy, len(done) + 1)
+            changes = apply_remedy(restored.run, remedy)
             record = {"step": restored.step, "health": kind, "action": "rollback", "rollback": len(done) + 1,
                       "detected_step": detected, "remedy": remedy, **changes, "problem": message,
                       "message": f"rolled back to step {restored.step} (rollback {len(done) + 1} of at most "
                                  f"{config.max_rollbacks}; found at step {detected}: {message}); "
-                                 f"{describe(remedy, changes)}"}
+                                 f"{describe(changes)}"}
             self.rollbacks = [*done, record]  # the restored state predates this rollback
             self.window, self.active = [], {}
             return record

@@ -39,8 +39,8 @@ TENSORBOARD_HINT = "pip install 'ganforge[tensorboard]'"
 WARN, ROLLBACK = "warn", "rollback"
 ON_PROBLEM_CHOICES = (WARN, ROLLBACK)
 #: --remedy: what a rollback changes before training goes on; auto picks one per problem.
-LOWER_D_LR, LOWER_LR, RESEED, AUTO = "lower-d-lr", "lower-lr", "reseed", "auto"
-REMEDY_CHOICES = (AUTO, LOWER_D_LR, LOWER_LR, RESEED)
+LOWER_D_LR, LOWER_LR, AUTO = "lower-d-lr", "lower-lr", "auto"
+REMEDY_CHOICES = (AUTO, LOWER_D_LR, LOWER_LR)
 #: A learning-rate remedy multiplies the configured rate by this once per rollback it was used in.
 REMEDY_LR_FACTOR = 0.5
 
