@@ -2,7 +2,8 @@
 ``torch.utils.tensorboard`` into ``RUN/tensorboard/`` (the optional ``tensorboard`` extra).
 
 Grids are read back from the PNG files the sample hook wrote, so no generator runs twice. A
-resumed run purges the events after its checkpoint's step, as metrics.jsonl is truncated.
+resumed or rolled-back run purges the events after its checkpoint's step, as metrics.jsonl is
+truncated.
 """
 
 from __future__ import annotations
@@ -25,10 +26,17 @@ class TensorBoardLog(PeriodicHook):
         self.writer = None
 
     def on_start(self, driver: RunDriver) -> None:
+        self._open(driver, purge=driver.step > 0)
+
+    def on_rollback(self, driver: RunDriver, record: dict) -> None:
+        self.close()
+        self._open(driver, purge=True)  # the abandoned steps' events go, as from metrics.jsonl
+        self.on_record(driver, record)
+
+    def _open(self, driver: RunDriver, purge: bool) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        purge = driver.step + 1 if driver.step > 0 else None
-        self.writer = SummaryWriter(str(driver.run_dir / TENSORBOARD_DIR), purge_step=purge)
+        self.writer = SummaryWriter(str(driver.run_dir / TENSORBOARD_DIR), purge_step=driver.step + 1 if purge else None)
 
     def on_log(self, driver: RunDriver, record: dict) -> None:
         self._scalars("train", record)
