@@ -1,4 +1,13 @@
-"""Errors that are the user's to fix: the CLI prints them as one line and exits with code 2."""
+"""Errors that are the user's to fix: the CLI prints them as one line and exits with code 2
+(``GANFORGE_DEBUG=1``: with the traceback instead)."""
+
+from .words import env_switch
+
+DEBUG_ENV = "GANFORGE_DEBUG"
+
+
+def debug_enabled() -> bool:
+    return env_switch(DEBUG_ENV)
 
 
 class GanforgeError(Exception):

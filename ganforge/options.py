@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from .errors import InvalidOptionError, InvalidPluginError
+from .words import bool_word
 
 #: The types an option may have; anything else (lists, tuples, dicts) is refused at load.
 SCALAR_TYPES = (bool, int, float, str)
-TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
-FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 NONE_WORDS = frozenset({"none", "null"})
 
 
@@ -194,9 +193,9 @@ def _convert(value: Any, option: Option) -> tuple[str, Any]:
         text = value.strip()
         try:
             if kind is bool:
-                if text.lower() not in TRUE_WORDS | FALSE_WORDS:
+                if bool_word(text) is None:
                     return "expected bool (true/false, yes/no, on/off or 1/0)", value
-                value = text.lower() in TRUE_WORDS
+                value = bool_word(text)
             else:
                 value = kind(text)
         except ValueError:

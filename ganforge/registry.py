@@ -11,7 +11,6 @@ distributions that register that name, by ``DIST:NAME`` (``ganforge-sngan:hinge`
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from dataclasses import dataclass
 from importlib import metadata
@@ -19,6 +18,7 @@ from typing import Any, Iterator, Optional
 
 from .errors import FailedToLoadPlugin, PluginClashError, UnknownPluginError
 from .interfaces import instantiate_plugin
+from .words import env_switch
 
 GROUPS = {"architecture": "ganforge.architectures", "loss": "ganforge.losses"}
 BUILTIN_DISTRIBUTION = "ganforge"
@@ -213,7 +213,7 @@ def distribution_of(kind: str, obj: Any) -> Optional[str]:
 
 
 def autoload_disabled() -> bool:
-    return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return env_switch(DISABLE_AUTOLOAD_ENV)
 
 
 def _build_index(kind: str) -> PluginIndex:

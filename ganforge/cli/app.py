@@ -3,15 +3,12 @@ exit code 2; ``GANFORGE_DEBUG=1`` shows the traceback instead."""
 
 from __future__ import annotations
 
-import os
 import sys
 
 import typer
 from typer.core import TyperGroup
 
-from ..errors import GanforgeError
-
-DEBUG_ENV = "GANFORGE_DEBUG"
+from ..errors import GanforgeError, debug_enabled
 
 
 def one_line(message: str) -> str:
@@ -19,10 +16,6 @@ def one_line(message: str) -> str:
     is one line on every terminal."""
     return "".join(ch.encode("unicode_escape").decode("ascii") if ch.isspace() and ch != " " or
                    (ord(ch) < 32 or 0x7f <= ord(ch) < 0xa0) else ch for ch in message)
-
-
-def debug_enabled() -> bool:
-    return os.environ.get(DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 #: Per command, its valued options (``arguments.fill_values``), filled in before typer parses.

@@ -106,8 +106,8 @@ def _launch(nproc: int) -> None:
     """Start ``nproc`` processes running this command (less --nproc) and exit with their code."""
     import sys
 
+    from ..errors import debug_enabled
     from ..training.launch import launch_local, strip_nproc
-    from .app import debug_enabled
 
     argv = strip_nproc(sys.argv[1:])
     if not argv or argv[0] != "train":

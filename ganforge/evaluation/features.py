@@ -34,10 +34,6 @@ class Features:
     def take(self, index) -> "Features":
         return Features(self.features[index], self.predictions[index])
 
-    @staticmethod
-    def concat(parts: list["Features"]) -> "Features":
-        return Features(np.concatenate([p.features for p in parts]), np.concatenate([p.predictions for p in parts]))
-
 
 def check_digit_shape(image_shape: tuple[int, ...]) -> None:
     """Raise unless images of this (C, H, W) shape can be read as digits."""

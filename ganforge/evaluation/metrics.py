@@ -5,8 +5,6 @@ No network, no model: ``Evaluator`` computes the features; these functions only 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -139,10 +137,6 @@ def class_coverage(predictions: np.ndarray, num_classes: int = 10) -> float:
     counts = np.bincount(np.asarray(predictions, dtype=np.int64), minlength=num_classes).astype(np.float64)
     p = counts[counts > 0] / counts.sum()
     return float(-(p * np.log(p)).sum()) + 0.0  # + 0.0: no "-0.0" for a single class
-
-
-def max_class_coverage(num_classes: int = 10) -> float:
-    return math.log(num_classes)
 
 
 def label_accuracy(predictions: np.ndarray, requested: np.ndarray) -> float:

@@ -16,6 +16,7 @@ from ..data import ImageData, load_dataset
 from ..data.subset import seeded_subset
 from ..devices import resolve_device
 from ..errors import GanforgeError
+from ..generator_file import GeneratorInfo
 from ..interfaces import Architecture, Loss, ModelSpec
 from ..options import resolve_options
 from ..plugin_calls import build_networks, validate_spec
@@ -48,6 +49,11 @@ class Run:
     @property
     def loss(self) -> Loss:
         return self.plugins.loss_fn
+
+    def generator_info(self) -> GeneratorInfo:
+        """What an exported generator file records about this run's generator."""
+        return GeneratorInfo(self.config.arch, self.spec, self.config.latent_prior,
+                             self.data.class_names if self.spec.num_classes else None)
 
     @property
     def total_steps(self) -> int:

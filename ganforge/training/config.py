@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..errors import GanforgeError, InvalidPluginError
+from ..words import bool_word
 from .monitor_options import (BEST_METRICS, DEFAULT_BEST_METRIC, DEFAULT_EVAL_METRICS, DEFAULT_EVAL_N, NO_BEST,
                               ON_PROBLEM_CHOICES, REMEDY_CHOICES, REMEDY_LR_FACTOR, TENSORBOARD_HINT,
                               validate_monitoring)
@@ -246,8 +247,8 @@ def _coerce_scalar(kind: Any, value: Any, where: str) -> Any:
     if kind is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0", "yes", "no", "on", "off"}:
-            return value.strip().lower() in {"true", "1", "yes", "on"}
+        if isinstance(value, str) and bool_word(value) is not None:
+            return bool_word(value)
         raise GanforgeError(f"{where} must be true or false, got {value!r}")
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, (int, str)):

@@ -86,9 +86,7 @@ class EvaluationHook(PeriodicHook):
         driver.check_finite()  # a diverged generator is never the best one
         self.best = {"metric": self.best_metric, "step": driver.step, "value": value}
         write_checkpoint(driver.run_dir / CHECKPOINTS_DIR / BEST_CHECKPOINT, driver.state_dict())
-        from .hooks import generator_info
-
-        export_generator(driver.output_generator, generator_info(driver.run), driver.run_dir / BEST_GENERATOR_FILE)
+        export_generator(driver.output_generator, driver.run.generator_info(), driver.run_dir / BEST_GENERATOR_FILE)
         return True
 
     # -- checkpointed state -----------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Optional
 
 import torch
 
-from ..generator_file import GENERATOR_FILE, GeneratorInfo, export_generator, sample_latent
+from ..generator_file import GENERATOR_FILE, export_generator, sample_latent
 from ..images import save_grid
 from .checkpoint import save_checkpoint
 from .driver import Hook, PeriodicHook, RunDriver
@@ -139,14 +139,8 @@ class Checkpoints(Hook):
         keep = driver.run.config.keep_checkpoints
         save_checkpoint(driver.run_dir, driver.state_dict(), driver.step, keep_periodic=periodic,
                         keep=keep and max(keep, self.keep_at_least))
-        export_generator(driver.output_generator, generator_info(driver.run), driver.run_dir / GENERATOR_FILE)
+        export_generator(driver.output_generator, driver.run.generator_info(), driver.run_dir / GENERATOR_FILE)
         self.written += 1
-
-
-def generator_info(run) -> GeneratorInfo:
-    """What an exported generator file records about the run's generator."""
-    return GeneratorInfo(run.config.arch, run.spec, run.config.latent_prior,
-                         run.data.class_names if run.spec.num_classes else None)
 
 
 class LossPlot(Hook):
