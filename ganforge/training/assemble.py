@@ -22,8 +22,8 @@ from ..options import resolve_options
 from ..plugin_calls import build_networks, validate_spec
 from ..memory import check_fits, network_memory_guard
 from .monitor_options import validate_monitoring_spec
-from .config import COMMAND_LINE, TrainConfig, plugin_defaults, read_toml, validate
-from .optim import OPTIMIZER_STATE_SLOTS, make_optimizer
+from .config import COMMAND_LINE, OPTIMIZER_RECORDS, TrainConfig, plugin_defaults, read_toml, validate
+from .optim import make_optimizer
 from .plugins import RunPlugins, load_plugins
 from .step import use_channels_last
 
@@ -111,7 +111,7 @@ def _check_networks_fit(architecture: Architecture, spec: ModelSpec, config: Tra
     for net, settings in ((generator, config.g_optim), (discriminator, config.d_optim)):
         weights = sum(p.numel() * p.element_size() for p in net.parameters())
         buffers = sum(b.numel() * b.element_size() for b in net.buffers())
-        needed += weights * (2 + OPTIMIZER_STATE_SLOTS[settings.name]) + buffers  # + gradients + state
+        needed += weights * (2 + OPTIMIZER_RECORDS[settings.name].state_slots) + buffers  # + gradients + state
     check_fits(needed, f"training the networks of '{config.arch}' (weights, gradients, optimizer state)",
                "the architecture's width options (-O) or --latent-dim")
 

@@ -31,8 +31,29 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 COMPILE_CHOICES = ("none", "networks", "cudagraphs")
 #: Augmentation policies applied to every image D sees; ``ganforge/augment.py`` implements them.
 AUGMENT_CHOICES = ("none", "diffaugment")
-#: Optimizer names; ``optim.py`` maps each to its torch class.
-OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+
+
+@dataclass(frozen=True)
+class OptimizerRecord:
+    """One optimizer ganforge builds (``optim.py``): its ``torch.optim`` class, which of the
+    settings it takes besides lr and weight decay, and the tensors of state it keeps per
+    parameter at most (for the memory estimate before a run starts)."""
+
+    name: str
+    torch_class: str
+    betas: bool = False
+    momentum: bool = False
+    nesterov: bool = False
+    state_slots: int = 0
+
+
+OPTIMIZER_RECORDS = {kind.name: kind for kind in (
+    OptimizerRecord("adam", "Adam", betas=True, state_slots=2),  # two moments
+    OptimizerRecord("adamw", "AdamW", betas=True, state_slots=2),
+    OptimizerRecord("rmsprop", "RMSprop", momentum=True, state_slots=2),  # square average, momentum buffer
+    OptimizerRecord("sgd", "SGD", momentum=True, nesterov=True, state_slots=1),  # momentum buffer
+)}
+OPTIMIZERS = tuple(OPTIMIZER_RECORDS)
 NETWORKS = ("g", "d")
 #: Above this a learning rate or weight decay is a typo, and the optimizers' float32 arithmetic
 #: overflows near 1e38 with an error that names no option.
