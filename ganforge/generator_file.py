@@ -15,7 +15,7 @@ from . import __version__, registry
 from .errors import GanforgeError
 from .interfaces import ModelSpec
 from .files import atomic_write
-from .options import resolve_options
+from .options import resolve_options, with_legacy_values
 from .plugin_calls import build_generator
 
 FORMAT_VERSION = "1"
@@ -79,8 +79,11 @@ def load_generator(path: Path, device: torch.device) -> tuple[nn.Module, Generat
         raise GanforgeError(f"{file}: not a generator exported by ganforge (no ganforge metadata)")
     info = GeneratorInfo.from_metadata(meta)
     loaded = registry.load("architecture", info.arch)
-    # Options resolved again: an option the plugin added since the export takes its default.
-    options = resolve_options(loaded.obj.options, info.spec.options, f"architecture '{info.arch}'")
+    # Options resolved again: an option the plugin added since the export takes its legacy value
+    # (what generators exported before it existed were), else its default, as --resume does.
+    owner = f"architecture '{info.arch}'"
+    options = resolve_options(loaded.obj.options, with_legacy_values(loaded.obj.options, info.spec.options, owner),
+                              owner)
     info.spec = dataclasses.replace(info.spec, options=options)
     generator = build_generator(loaded.obj, info.spec, loaded.found.where)
     generator.load_state_dict(load_file(str(file)))

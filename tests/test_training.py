@@ -128,3 +128,16 @@ def test_exported_generator_rebuilds_the_same_network(tmp_path):
     z, labels = torch.randn(4, 100), torch.tensor([0, 1, 8, 9])
     driver.run.generator.eval()
     torch.testing.assert_close(G(z, labels), driver.run.generator(z, labels))
+
+
+def test_an_option_added_after_the_export_takes_its_legacy_value_as_resume_does(tmp_path, monkeypatch):
+    from ganforge.models.dcgan import DCGAN
+    from ganforge.options import Option
+
+    driver = make_driver(tmp_path)
+    driver.run_steps()
+    newer = {**DCGAN.options, "blur": Option("on", choices=("on", "off"), legacy="off"), "gain": Option(2.0)}
+    monkeypatch.setattr(DCGAN, "options", newer)
+    _, info = load_generator(driver.run_dir, torch.device("cpu"))
+    assert info.spec.options["blur"] == "off"  # exported before "blur" existed: its legacy value
+    assert info.spec.options["gain"] == 2.0  # no legacy value declared: the default
