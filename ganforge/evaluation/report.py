@@ -68,10 +68,12 @@ def digit_classes(info) -> Optional[int]:
 def untrained_generator(info, seed: int, device: torch.device) -> torch.nn.Module:
     """The ceiling's generator: the same architecture and spec, freshly initialised from ``seed``."""
     from .. import registry
+    from ..plugin_calls import build_generator
 
+    loaded = registry.load("architecture", info.arch)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        generator = registry.load_architecture(info.arch).build_generator(info.spec)
+        generator = build_generator(loaded.obj, info.spec, loaded.found.where)  # a failure names the plugin
     return generator.to(device).eval()
 
 

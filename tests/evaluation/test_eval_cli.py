@@ -207,3 +207,23 @@ def test_python_evaluate_returns_the_report_the_cli_writes(tmp_path):
     assert report == written
     with pytest.raises(GanforgeError, match="given twice"):
         ganforge.evaluate(run, seeds=[1, 1])
+
+
+def test_a_plugin_failing_to_build_the_ceilings_generator_is_one_line_naming_it(tmp_path, monkeypatch):
+    from ganforge.models.dcgan import DCGAN
+
+    export(tmp_path / "run")
+    original, calls = DCGAN.build_generator, []
+
+    def broken_the_second_time(self, spec):  # the first builds the exported generator, the next the ceiling's
+        calls.append(spec)
+        if len(calls) > 1:
+            raise RuntimeError("cannot build today")
+        return original(self, spec)
+
+    monkeypatch.setattr(DCGAN, "build_generator", broken_the_second_time)
+    result = CliRunner().invoke(app, ["eval", str(tmp_path / "run"), "--n", "40"])
+    assert result.exit_code == 2, result.output
+    assert "build_generator" in result.output and "cannot build today" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run" / "eval.json").exists()
+    assert len(calls) == 2
