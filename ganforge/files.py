@@ -8,13 +8,14 @@ exported generators) and imports nothing heavy.
 from __future__ import annotations
 
 import errno
+import json
 import hashlib
 import os
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 from .errors import GanforgeError
 
@@ -140,3 +141,12 @@ def checksum_path(path: Path | str) -> Path:
     """The sidecar holding ``path``'s sha256: ``NAME.sha256`` beside it."""
     path = Path(path)
     return path.with_name(path.name + ".sha256")
+
+
+def read_json_object(path: Path) -> Optional[dict]:
+    """The JSON object in ``path``; None when the file is missing, unreadable or holds no object."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import GanforgeError
+from .files import read_json_object
 from .result_files import EVAL_FILE, REPEAT_FILE, SUMMARY_FILE
 
 KIND = "ganforge-repeat"
@@ -210,7 +211,7 @@ def _evaluation(run_dir: Path, state: dict) -> dict:
     chosen = parse_metrics(options.get("eval_metrics") or ",".join(ALL_METRICS))
     if not info.spec.num_classes:  # an unconditional generator takes no label to check
         chosen = tuple(m for m in chosen if m != "label_accuracy")
-    saved = _read_json(run_dir / EVAL_FILE)
+    saved = read_json_object(run_dir / EVAL_FILE)
     protocol = (saved or {}).get("protocol") or {}
     if protocol.get("n_fake") == n and protocol.get("seeds") == [0] and protocol.get("metrics") == list(chosen):
         return _scalars(saved)
@@ -270,14 +271,6 @@ def _check_counts(repeats: int, jobs: int) -> None:
 
 def _jsonable(values: dict) -> dict:
     return json.loads(json.dumps(values, default=lambda v: list(v) if isinstance(v, tuple) else str(v)))
-
-
-def _read_json(path: Path) -> Optional[dict]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _write_state(repeat_dir: Path, state: dict) -> None:

@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 
 from ..errors import GanforgeError
+from ..files import read_json_object
 from ..result_files import EVAL_FILE, SUMMARY_FILE
 from ..training.metrics import read_metrics
 from ..training.rundir import METRICS_FILE
 from .evaluation_tables import protocol_table, run_rows_table, summary_table
 from .html_parts import figure, gallery, page, paragraph, png_image, section
-from .run_page import curve_series, health_markers, read_config, read_json, reproduce, sample_grids
+from .run_page import curve_series, health_markers, read_config, reproduce, sample_grids
 from .svg_chart import line_chart
 
 SUMMARY_KIND = "ganforge-repeat-summary"
@@ -45,7 +46,7 @@ def repeat_page(repeat_dir: Path, summary: dict) -> str:
     first = runs[0]
     n = len(runs)
     seeds = ", ".join(str(row.get("seed")) for row in summary["rows"])
-    protocol = (read_json(first / EVAL_FILE) or {}).get("protocol")
+    protocol = (read_json_object(first / EVAL_FILE) or {}).get("protocol")
     return page(repeat_dir.name, f"repeat of {n} runs of {summary.get('arch')}, training seeds {seeds}", [
         section("Reproduce", *reproduce(read_config(first), ["--repeats", str(n)], "repeat")),
         section(f"Summary across the {n} runs", summary_table(summary), paragraph(interval_note(summary), note=True)),

@@ -9,9 +9,10 @@ import math
 import re
 import shlex
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 from ..errors import GanforgeError
+from ..files import read_json_object
 from ..generator_file import GENERATOR_FILE
 from ..result_files import BEST_EVAL_FILE, EVAL_FILE
 from ..training.eval_plot import PAIRED, PANELS, is_evaluation
@@ -62,15 +63,6 @@ def read_config(run_dir: Path) -> dict:
     return config
 
 
-def read_json(path: Path) -> Optional[dict]:
-    """The JSON object in ``path``; None when it is missing or not one."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def run_subtitle(config: dict, records: list[dict]) -> str:
     last = max((r["step"] for r in records if isinstance(r.get("step"), int)), default=0)
     planned = f"{config['epochs']:g} epochs" if config.get("epochs") else f"{config.get('steps')} steps"
@@ -98,7 +90,7 @@ def recorded_versions(run_dir: Path) -> str:
     """The ganforge and torch versions the run's files record, and which file says so."""
     found: dict[str, dict[str, list[str]]] = {}
     sources = [(GENERATOR_FILE, generator_metadata(run_dir / GENERATOR_FILE))]
-    sources += [(name, (read_json(run_dir / name) or {}).get("protocol") or {}) for name, _ in EVAL_REPORTS]
+    sources += [(name, (read_json_object(run_dir / name) or {}).get("protocol") or {}) for name, _ in EVAL_REPORTS]
     for source, fields in sources:
         for package in ("ganforge", "torch"):
             version = fields.get(f"{package}_version")
@@ -255,7 +247,7 @@ def evaluation(run_dir: Path) -> list[str]:
     """Each evaluation report of the run, with its protocol card; else how to make one."""
     parts = []
     for name, measured in EVAL_REPORTS:
-        report = read_json(run_dir / name)
+        report = read_json_object(run_dir / name)
         if report is not None:
             parts += [subheading(f"Measured: {measured}"), eval_report_table(report),
                       protocol_table(report.get("protocol") or {})]
