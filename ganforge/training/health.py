@@ -172,7 +172,7 @@ class HealthMonitor(Hook):
             self.window, self.active = [], {}
             return record
 
-        driver.request_rollback(RollbackRequest(kind, message, detected, began, after_restore))
+        driver.request_rollback(RollbackRequest(kind, message, began, after_restore))
         return True
 
     # -- checkpointed state -----------------------------------------------------------------

@@ -31,7 +31,6 @@ class RollbackRequest:
 
     kind: str
     message: str
-    detected_step: int
     began: int
     after_restore: Callable[..., dict]
 
