@@ -152,8 +152,10 @@ def _resume(run_dir: Path, progress, verbose, parallel, overrides) -> Path:
             given.setdefault("epochs", None)
         config.update(given, source="resume")
         validate(config)
-        plugins = load_plugins(config.arch, config.loss)
+        plugins = load_plugins(config.arch, config.loss, config.step)  # no step saved: written before steps existed
+        config.step = plugins.step_name
         config.arch_options = with_legacy_values(plugins.arch.options, config.arch_options, f"architecture '{config.arch}'")
+        config.step_options = with_legacy_values(plugins.step_fn.options, config.step_options, f"step '{config.step}'")
         if parallel is None:
             run = build_run(config, plugins)
         else:

@@ -7,7 +7,7 @@ the conformance kit (``ganforge.testing``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -43,25 +43,28 @@ def expect_logits(logits: Any, batch_size: int, what: str, check_values: bool = 
         raise ContractError(f"{what} returned non-finite or non-float logits")
 
 
-def check_network_shapes(generator: torch.nn.Module, discriminator: torch.nn.Module, spec: ModelSpec,
+def check_network_shapes(generator: torch.nn.Module, discriminators: Sequence[torch.nn.Module], spec: ModelSpec,
                          device: torch.device, where: str) -> None:
-    """One tiny forward pass of each network in eval mode (no batch-norm statistics touched, the
-    global RNG restored), so a plugin that breaks the contract fails before training, by name."""
+    """One tiny forward pass of the generator and each discriminator in eval mode (no batch-norm
+    statistics touched, the global RNG restored), so a plugin that breaks the contract fails
+    before training, by name."""
     n = 2
     labels = torch.arange(n, device=device) % spec.num_classes if spec.num_classes else None
-    modes = generator.training, discriminator.training
-    generator.eval()
-    discriminator.eval()
+    networks = [generator, *discriminators]
+    modes = [net.training for net in networks]
+    for net in networks:
+        net.eval()
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
             images = generator(torch.randn(n, spec.latent_dim, device=device), labels)
             expect_images(images, (n, *spec.image_shape), "the generator", check_values=False)
-            expect_logits(discriminator(images, labels), n, "the discriminator", check_values=False)
+            for discriminator in discriminators:
+                expect_logits(discriminator(images, labels), n, "the discriminator", check_values=False)
     except ContractError as exc:
         raise ContractError(f"{where}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - the plugin's networks failed on a valid input
         raise InvalidPluginError(f"{where}: a forward pass on {n} images of shape {spec.image_shape} "
                                  f"raised {type(exc).__name__}: {exc}") from exc
     finally:
-        generator.train(modes[0])
-        discriminator.train(modes[1])
+        for net, mode in zip(networks, modes):
+            net.train(mode)

@@ -1,6 +1,6 @@
 """Calls into an architecture plugin, with the one rule for what ganforge adds to its errors.
 
-Whatever a plugin raises from ``validate``, ``build_generator`` or ``build_discriminator``
+Whatever a plugin raises from ``validate``, ``build_networks`` (``build_generator``, ``build_discriminator``)
 reaches the user once, as one line:
 
 * ``InvalidSpec`` (and its subclass ``UnsupportedImageShape``)::
@@ -24,7 +24,7 @@ import re
 from typing import Any
 
 from .errors import PluginError
-from .interfaces import InvalidSpec, ModelSpec
+from .interfaces import Architecture, InvalidSpec, ModelSpec
 
 
 def plugin_message(where: str, exc: BaseException, method: str) -> str:
@@ -58,15 +58,35 @@ def validate_spec(architecture: Any, spec: ModelSpec, where: str) -> None:
     call_plugin(where, "validate", architecture.validate, spec)
 
 
-def build_networks(architecture: Any, spec: ModelSpec, where: str):
-    """(generator, discriminator) built by the plugin; errors wrapped by the one rule."""
-    generator = call_plugin(where, "build_generator", architecture.build_generator, spec)
-    discriminator = call_plugin(where, "build_discriminator", architecture.build_discriminator, spec)
-    return generator, discriminator
+def build_networks(architecture: Any, spec: ModelSpec, where: str) -> dict[str, Any]:
+    """The networks built by the plugin, by name (exactly its declared ``networks``); errors wrapped
+    by the one rule."""
+    if _default_builder(architecture):  # G and D, each named in errors
+        built = {"G": call_plugin(where, "build_generator", architecture.build_generator, spec),
+                 "D": call_plugin(where, "build_discriminator", architecture.build_discriminator, spec)}
+    else:
+        built = call_plugin(where, "build_networks", architecture.build_networks, spec)
+    names = tuple(getattr(architecture, "networks", Architecture.networks))
+    if not isinstance(built, dict) or set(built) != set(names):
+        got = ", ".join(map(str, built)) if isinstance(built, dict) else type(built).__name__
+        raise PluginError(f"{where}: build_networks must return a dict of the networks {', '.join(names)}, got {got}")
+    for name, network in built.items():
+        if not callable(getattr(network, "parameters", None)):
+            raise PluginError(f"{where}: build_networks returned {type(network).__name__} for '{name}', not a torch module")
+    return {name: built[name] for name in names}
 
 
-def build_generator(architecture: Any, spec: ModelSpec, where: str):
-    return call_plugin(where, "build_generator", architecture.build_generator, spec)
+def build_generator(architecture: Any, spec: ModelSpec, where: str, name: str = "G"):
+    """The generator ``name`` alone: through ``build_generator`` where the plugin builds G and D the
+    default way, else the one network of ``build_networks``."""
+    if _default_builder(architecture) and name == "G":
+        return call_plugin(where, "build_generator", architecture.build_generator, spec)
+    return build_networks(architecture, spec, where)[name]
+
+
+def _default_builder(architecture: Any) -> bool:
+    """True when the plugin builds G and D with ``build_generator`` / ``build_discriminator``."""
+    return getattr(type(architecture), "build_networks", Architecture.build_networks) is Architecture.build_networks
 
 
 def _mentions(message: str, hint: str) -> bool:

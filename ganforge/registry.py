@@ -1,4 +1,4 @@
-"""Entry-point discovery of architecture and loss plugins.
+"""Entry-point discovery of architecture, loss and step plugins.
 
 Finding is cheap: it reads the ``entry_points.txt`` of installed distributions and
 imports nothing. Loading imports one plugin and validates it against its interface.
@@ -20,11 +20,13 @@ from .errors import FailedToLoadPlugin, PluginClashError, UnknownPluginError
 from .interfaces import instantiate_plugin
 from .words import env_switch
 
-GROUPS = {"architecture": "ganforge.architectures", "loss": "ganforge.losses"}
+GROUPS = {"architecture": "ganforge.architectures", "loss": "ganforge.losses", "step": "ganforge.steps"}
 BUILTIN_DISTRIBUTION = "ganforge"
 DISABLE_AUTOLOAD_ENV = "GANFORGE_DISABLE_PLUGIN_AUTOLOAD"
 #: The loss of a run that names none and whose architecture names none.
 DEFAULT_LOSS = "nonsaturating"
+#: The step of a run that names none and whose architecture names none: D updates, then G updates.
+DEFAULT_STEP = "alternating"
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class FoundPlugin:
     """A plugin named by an entry point; nothing imported yet."""
 
     name: str
-    kind: str  # "architecture" or "loss"
+    kind: str  # "architecture", "loss" or "step"
     value: str  # "module:attr"
     distribution: str
     version: str
@@ -63,7 +65,7 @@ class FoundPlugin:
 @dataclass(frozen=True)
 class LoadedPlugin:
     found: FoundPlugin
-    obj: Any  # an Architecture or Loss instance
+    obj: Any  # an Architecture, Loss or Step instance
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class Clash:
         who = " and ".join(f"{p.distribution} {p.version} ({p.value})" for p in self.candidates)
         choices = " or ".join(p.qualified_name for p in self.candidates)
         example = self.candidates[0].qualified_name
-        usage = f"--loss {example}" if self.kind == "loss" else f"ganforge train {example}"
+        usage = f"--{self.kind} {example}" if self.kind in ("loss", "step") else f"ganforge train {example}"
         return PluginClashError(
             f"{self.kind} name '{self.name}' is registered by {who}; name one as {choices} "
             f"(e.g. {usage}), or uninstall one of them"
@@ -193,13 +195,25 @@ def resolve_loss(requested: Optional[str], architecture: Any = None,
     looked up in the architecture's own ``distribution`` first, so a package's default
     loss is its own even when another package registers the same name. Else DEFAULT_LOSS.
     """
-    index = find("loss")
+    return _resolve("loss", requested, architecture, distribution, DEFAULT_LOSS)
+
+
+def resolve_step(requested: Optional[str], architecture: Any = None,
+                 distribution: Optional[str] = None) -> FoundPlugin:
+    """The step plugin of a run, by the same rule as the loss (``--step``, else the architecture's
+    ``defaults["step"]`` from its own distribution first, else DEFAULT_STEP)."""
+    return _resolve("step", requested, architecture, distribution, DEFAULT_STEP)
+
+
+def _resolve(kind: str, requested: Optional[str], architecture: Any, distribution: Optional[str],
+             fallback: str) -> FoundPlugin:
+    index = find(kind)
     if requested:
         return index.get(requested)
-    default = dict(getattr(architecture, "defaults", None) or {}).get("loss")
+    default = dict(getattr(architecture, "defaults", None) or {}).get(kind)
     if default:
         return index.get(default, prefer=distribution)
-    return index.get(DEFAULT_LOSS)
+    return index.get(fallback)
 
 
 def distribution_of(kind: str, obj: Any) -> Optional[str]:
@@ -273,8 +287,10 @@ __all__ = [
     "load_architecture",
     "load_loss",
     "resolve_loss",
+    "resolve_step",
     "distribution_of",
     "DEFAULT_LOSS",
+    "DEFAULT_STEP",
     "clear_cache",
     "GROUPS",
 ]

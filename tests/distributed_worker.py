@@ -37,7 +37,7 @@ def run_case(values: dict, parallel=None) -> dict:
         assert part.shape[0] == n, (part.shape, n)
         return part
 
-    driver.update._latent = latent
+    driver.update.latent = latent
     batches = driver.batches
     original_next = type(batches).__next__
 

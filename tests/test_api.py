@@ -42,7 +42,7 @@ def test_a_conditional_run_saved_before_projection_existed_resumes_with_the_inpu
     (run_dir / "config.json").write_text(json.dumps(config))
     ganforge.resume(run_dir, steps=3, progress=False)
     assert json.loads((run_dir / "config.json").read_text())["arch_options"]["conditioning"] == "plane"
-    assert any("label_plane" in key for key in verify_checkpoint(run_dir / "checkpoints" / "latest.pt")["discriminator"])
+    assert any("label_plane" in key for key in verify_checkpoint(run_dir / "checkpoints" / "latest.pt")["networks"]["D"])
 
 
 def test_resume_refuses_options_that_define_the_run(tmp_path):

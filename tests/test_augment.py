@@ -145,7 +145,7 @@ def driver_for(**options):
 def test_the_step_shows_the_discriminator_augmented_images_in_both_updates(channels_last):
     driver = driver_for(augment="diffaugment", channels_last=channels_last)
     seen, batches = [], {}
-    driver.update.D.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    driver.run.networks["D"].register_forward_hook(lambda module, args, out: seen.append(args[0]))
     d_loss, g_loss = driver.update.loss.discriminator_loss, driver.update.loss.generator_loss
 
     def spy_d(batch):
@@ -177,7 +177,7 @@ def test_the_step_shows_the_discriminator_augmented_images_in_both_updates(chann
 def test_without_augment_the_discriminator_sees_the_images_themselves():
     driver = driver_for()
     seen, batches = [], {}
-    driver.update.D.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    driver.run.networks["D"].register_forward_hook(lambda module, args, out: seen.append(args[0]))
     d_loss = driver.update.loss.discriminator_loss
     driver.update.loss.discriminator_loss = lambda b: batches.setdefault("d", b) and d_loss(b)
     driver.update(driver.batches, 0)

@@ -207,11 +207,11 @@ def test_a_two_process_run_resumes_exactly(four_step_run, tmp_path):
     a = torch.load(reference / "checkpoints" / "latest.pt", weights_only=True)
     b = torch.load(tmp_path / "runs" / "run" / "checkpoints" / "latest.pt", weights_only=True)
     assert a["step"] == b["step"] == 4
-    for key in ("generator", "discriminator"):
-        for name, value in a[key].items():
-            assert torch.equal(value, b[key][name]), f"{key}.{name}"
-    assert _tensors(a["g_optimizer"]) == _tensors(b["g_optimizer"]) and _tensors(a["d_optimizer"]) == \
-        _tensors(b["d_optimizer"])
+    for net in ("G", "D"):
+        for name, value in a["networks"][net].items():
+            assert torch.equal(value, b["networks"][net][name]), f"{net}.{name}"
+    assert _tensors(a["optimizers"]["G"]) == _tensors(b["optimizers"]["G"]) and _tensors(a["optimizers"]["D"]) == \
+        _tensors(b["optimizers"]["D"])
     drop = lambda text: [{k: v for k, v in json.loads(line).items() if k != "img_per_s"} for line in text.splitlines()]
     assert drop((reference / "metrics.jsonl").read_text()) == drop((tmp_path / "runs/run/metrics.jsonl").read_text())
 

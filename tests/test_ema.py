@@ -107,7 +107,7 @@ def test_a_run_with_ema_exports_and_checkpoints_the_average(tmp_path):
     assert state["hooks"]["ema"]["updates"] == 4
     for key, value in averaged.state_dict().items():
         assert torch.equal(state["hooks"]["ema"]["module"][key], value), key
-        assert torch.equal(state["generator"][key], raw[key]), key  # the checkpoint keeps both
+        assert torch.equal(state["networks"]["G"][key], raw[key]), key  # the checkpoint keeps both
 
 
 def test_without_ema_the_output_generator_is_the_trained_one(tmp_path):

@@ -60,7 +60,7 @@ def test_evaluations_are_logged_plotted_and_keep_the_best_checkpoint(tmp_path, d
     from safetensors.torch import load_file
 
     exported = load_file(str(d / "generator-best.safetensors"))
-    assert all(torch.equal(exported[k], v) for k, v in best["generator"].items())
+    assert all(torch.equal(exported[k], v) for k, v in best["networks"]["G"].items())
     # `ganforge sample --best` and `ganforge eval --best`
     from ganforge.cli.app import app
 

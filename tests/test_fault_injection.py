@@ -36,7 +36,7 @@ ROLLBACK_TRAIN = ["-m", "ganforge", "train", "dcgan", "-O", "ngf=4", "-O", "ndf=
                   "--d-lr", "0.02", "--g-lr", "1e-6", "--on-problem", "rollback", "--max-rollbacks", "2"]
 TIMING_FIELDS = {"img_per_s"}
 WRITE_DELAY_S = 0.03
-COMPARED = ("step", "generator", "discriminator", "g_optimizer", "d_optimizer", "rng", "batches", "hooks")
+COMPARED = ("step", "networks", "optimizers", "rng", "batches", "hooks")
 
 
 def environment(delay: bool) -> dict:

@@ -107,7 +107,7 @@ def test_a_nan_stops_the_run_keeps_the_last_good_checkpoint_and_says_so_in_the_h
     assert record == {"step": 4, "health": rules.NON_FINITE, "message": str(caught.value), "stopped": True}
     state = torch.load(driver.run_dir / "checkpoints" / "latest.pt", weights_only=True)
     assert state["step"] == 2
-    assert all(torch.isfinite(v).all() for v in state["generator"].values() if v.is_floating_point())
+    assert all(torch.isfinite(v).all() for v in state["networks"]["G"].values() if v.is_floating_point())
 
 
 class _Constant(nn.Module):

@@ -1,6 +1,7 @@
 """The one rule for what ganforge adds to an architecture plugin's errors."""
 
 import pytest
+import torch
 
 from ganforge.errors import GanforgeError, PluginError
 from ganforge.interfaces import InvalidSpec, ModelSpec, UnsupportedImageShape
@@ -39,10 +40,10 @@ class _Arch:
     def build_generator(self, spec):
         if self.where == "build" and self.exc:
             raise self.exc
-        return "G"
+        return torch.nn.Identity()
 
     def build_discriminator(self, spec):
-        return "D"
+        return torch.nn.Flatten()
 
 
 SPEC = ModelSpec((1, 28, 28), 8)
@@ -57,7 +58,8 @@ def test_errors_are_wrapped_once_with_the_original_as_cause():
         build_networks(_Arch(ValueError("bad"), "build"), SPEC, WHERE)
     assert str(info.value) == f"{WHERE}: build_generator raised ValueError: bad"
     assert isinstance(info.value, GanforgeError)
-    assert build_networks(_Arch(), SPEC, WHERE) == ("G", "D")
+    built = build_networks(_Arch(), SPEC, WHERE)
+    assert list(built) == ["G", "D"] and isinstance(built["G"], torch.nn.Identity)
 
 
 def test_default_validate_calls_check_image_shape_of_old_plugins():

@@ -61,8 +61,8 @@ def test_a_discriminator_that_wins_is_rolled_back_with_a_lower_d_learning_rate(t
         assert action["step"] % 5 == 0 and "winning outright" in action["problem"]
     assert done[1]["step"] >= done[0]["step"]  # a later rollback never undoes an earlier remedy
     state = final_state(driver)
-    assert state["d_optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.005)
-    assert state["g_optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-6)
+    assert state["optimizers"]["D"]["param_groups"][0]["lr"] == pytest.approx(0.005)
+    assert state["optimizers"]["G"]["param_groups"][0]["lr"] == pytest.approx(1e-6)
     assert [r["rollback"] for r in state["hooks"]["health"]["rollbacks"]] == [1, 2]
     logged = [r["step"] for r in records(driver) if "d_loss" in r]
     assert logged == list(range(1, 31))  # the abandoned steps' records went; every step logged once
@@ -91,8 +91,8 @@ def test_a_nan_is_rolled_back_with_lower_learning_rates_and_the_run_goes_on(tmp_
     assert action["step"] == 4 and action["problem"] == "d_loss, g_loss became nan"
     state = final_state(driver)
     assert state["step"] == 8
-    assert state["d_optimizer"]["param_groups"][0]["lr"] == pytest.approx(d_lr / 2)
-    assert all(torch.isfinite(v).all() for v in state["generator"].values() if v.is_floating_point())
+    assert state["optimizers"]["D"]["param_groups"][0]["lr"] == pytest.approx(d_lr / 2)
+    assert all(torch.isfinite(v).all() for v in state["networks"]["G"].values() if v.is_floating_point())
 
 
 def test_a_nan_that_stays_stops_the_run_after_the_last_rollback(tmp_path):

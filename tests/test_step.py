@@ -22,7 +22,7 @@ def run_iterations(driver, n=2):
 
 def count_generator_calls(driver):
     calls = []
-    driver.update.G.register_forward_hook(lambda module, args, out: calls.append(out))
+    driver.run.networks["G"].register_forward_hook(lambda module, args, out: calls.append(out))
     return calls
 
 
@@ -97,13 +97,14 @@ def test_bf16_autocast_runs_the_networks_in_bf16_with_fp32_master_weights():
 
 def test_fp16_uses_a_gradient_scaler_kept_in_checkpoints():
     driver = driver_for(precision="fp16")
-    assert driver.update.d_scaler.is_enabled() and driver.update.g_scaler.is_enabled()
+    scalers = driver.update.scalers
+    assert set(scalers) == {"D", "G"} and all(s.is_enabled() for s in scalers.values())  # one per phase
     run_iterations(driver, 2)
     state = driver.state_dict()["update"]
-    assert state["d_scaler"]["scale"] > 0
+    assert state["scalers"]["D"]["scale"] > 0
     other = driver_for(precision="fp16")
     other.update.load_state_dict(state)
-    assert other.update.d_scaler.get_scale() == driver.update.d_scaler.get_scale()
+    assert other.update.scalers["D"].get_scale() == scalers["D"].get_scale()
 
 
 def test_cudagraphs_needs_cuda():

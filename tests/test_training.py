@@ -58,12 +58,15 @@ def test_run_directory_contents(tmp_path):
 
 def test_d_and_g_step_ratio(tmp_path):
     driver = make_driver(tmp_path, steps=2, d_steps=3, g_steps=2)
-    calls = {"d": 0, "g": 0}
-    d_update, g_update = driver.update.discriminator_update, driver.update.generator_update
-    driver.update.discriminator_update = lambda *a, **k: calls.__setitem__("d", calls["d"] + 1) or d_update(*a, **k)
-    driver.update.generator_update = lambda *a, **k: calls.__setitem__("g", calls["g"] + 1) or g_update(*a, **k)
-    driver.run_steps()
-    assert calls == {"d": 6, "g": 4}
+    calls = {"D": 0, "G": 0}
+    run_phase = driver.run.step.run_phase
+    driver.run.step.run_phase = lambda phase, ctx: calls.__setitem__(phase.name, calls[phase.name] + 1) or \
+        run_phase(phase, ctx)
+    try:
+        driver.run_steps()
+    finally:
+        del driver.run.step.run_phase
+    assert calls == {"D": 6, "G": 4}
 
 
 @pytest.mark.parametrize("optimizer,cls", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW),
@@ -90,7 +93,7 @@ def test_epochs_set_the_number_of_steps(tmp_path):
 
 def test_uniform_prior(tmp_path):
     driver = make_driver(tmp_path, latent_prior="uniform")
-    z = driver.update._latent(1000)
+    z = driver.update.latent(1000)
     assert z.min() >= -1 and z.max() <= 1 and z.std() < 0.7
 
 

@@ -15,7 +15,7 @@ import typer
 
 from ..errors import GanforgeError
 from ..training.command_line import negative_flag, optimizer_flag
-from ..training.config import (ARCH_OPTIONS, OPTIMIZERS, OPTIONS, OPTIMIZER_KEYS, OptimizerSettings,
+from ..training.config import (ARCH_OPTIONS, OPTIMIZERS, OPTIONS, OPTIMIZER_KEYS, STEP_OPTIONS, OptimizerSettings,
                                OPTIONS_BY_NAME)
 from .arguments import ValuedOption, by_flag
 
@@ -47,8 +47,7 @@ def train(**values: Any) -> None:
         if resume is None and arch is None:
             raise GanforgeError("name an architecture (e.g. `ganforge train dcgan`) or pass --resume RUN_DIR")
         _launch(nproc)
-    if values.get(ARCH_OPTIONS):
-        values[ARCH_OPTIONS] = _key_values(values[ARCH_OPTIONS])
+    _parse_key_values(values)
     given = {k: v for k, v in values.items() if v is not None}
     if dist_timeout is not None:
         given["dist_timeout"] = dist_timeout
@@ -81,8 +80,7 @@ def _repeat(resume: Optional[Path], arch: Optional[str], config_file: Optional[P
     from .. import api
     from ..repeat import resume_repeats, train_repeats
 
-    if values.get(ARCH_OPTIONS):
-        values[ARCH_OPTIONS] = _key_values(values[ARCH_OPTIONS])
+    _parse_key_values(values)
     given = {k: v for k, v in values.items() if v is not None}
     jobs = 1 if repeat_jobs is None else repeat_jobs  # 0 stays 0, refused by the repeat's checks
     try:
@@ -130,12 +128,19 @@ def _resume(api, run_dir: Path, arch: Optional[str], config_file: Optional[Path]
     return api.resume(run_dir, **given)
 
 
-def _key_values(items: List[str]) -> dict:
+def _parse_key_values(values: dict) -> None:
+    """``-O``/``-S`` KEY=VALUE words into the options' mappings, in place."""
+    for name in (ARCH_OPTIONS, STEP_OPTIONS):
+        if values.get(name):
+            values[name] = _key_values(values[name], OPTIONS_BY_NAME[name].flag_name)
+
+
+def _key_values(items: List[str], flag: str) -> dict:
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise GanforgeError(f"--arch-option takes KEY=VALUE, got '{item}'")
+            raise GanforgeError(f"{flag} takes KEY=VALUE, got '{item}'")
         out[key.strip()] = value.strip()
     return out
 
@@ -178,8 +183,9 @@ def _signature() -> inspect.Signature:
                                                      default=default),
                                          choices=OPTIMIZERS if suffix == "optimizer" else None))
             continue
-        if option.name == ARCH_OPTIONS:
-            params.append(_parameter(ARCH_OPTIONS, list, [option.flag_name, "-O"], option.help))
+        if option.name in (ARCH_OPTIONS, STEP_OPTIONS):
+            short = "-O" if option.name == ARCH_OPTIONS else "-S"
+            params.append(_parameter(option.name, list, [option.flag_name, short], option.help))
             continue
         help = option.help
         if option.default is not None and option.kind is not bool:

@@ -96,6 +96,12 @@ def sample_inputs(spec: ModelSpec, batch_size: int, seed: int):
 
 def build_pair(arch: Any, spec: ModelSpec, seed: int):
     """G and D for ``spec`` after seeding; a plugin's exception is wrapped as in training."""
+    networks = build_all(arch, spec, seed)
+    return networks["G"], networks["D"]
+
+
+def build_all(arch: Any, spec: ModelSpec, seed: int) -> dict:
+    """Every network of the architecture for ``spec``, by name, after seeding."""
     seed_cpu(seed)
     return build_networks(arch, spec, f"{type(arch).__name__} at {describe(spec)}")
 

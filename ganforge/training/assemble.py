@@ -1,4 +1,5 @@
-"""The one place a run is assembled: config precedence, then data, networks and optimizers."""
+"""The one place a run is assembled: config precedence, then data, the step's phases, the named
+networks and one optimizer per network."""
 
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ from ..data.subset import seeded_subset
 from ..devices import resolve_device
 from ..errors import GanforgeError
 from ..generator_file import GeneratorInfo
-from ..interfaces import Architecture, Loss, ModelSpec
+from ..interfaces import DISCRIMINATOR, GENERATOR, Architecture, Loss, ModelSpec, Phase, Step, StepSpec
 from ..options import resolve_options
-from ..plugin_calls import build_networks, validate_spec
+from ..plugin_calls import build_networks, call_plugin, validate_spec
 from ..memory import check_fits, network_memory_guard
 from .monitor_options import validate_monitoring_spec
-from .config import COMMAND_LINE, OPTIMIZER_RECORDS, TrainConfig, plugin_defaults, read_toml, validate
+from .config import (COMMAND_LINE, OPTIMIZER_RECORDS, OptimizerSettings, TrainConfig, plugin_defaults, read_toml,
+                     validate)
 from .optim import make_optimizer
+from .phases import checked_phases, lazy_ratio
 from .plugins import RunPlugins, load_plugins
 from .step import use_channels_last
 
@@ -37,10 +40,10 @@ class Run:
     data: ImageData
     spec: ModelSpec
     device: torch.device
-    generator: nn.Module
-    discriminator: nn.Module
-    g_optimizer: torch.optim.Optimizer
-    d_optimizer: torch.optim.Optimizer
+    networks: dict[str, nn.Module]  # by name, in the step's order
+    optimizers: dict[str, torch.optim.Optimizer]  # one per network, same names
+    step_spec: StepSpec
+    phases: tuple[Phase, ...]
 
     @property
     def architecture(self) -> Architecture:
@@ -49,6 +52,22 @@ class Run:
     @property
     def loss(self) -> Loss:
         return self.plugins.loss_fn
+
+    @property
+    def step(self) -> Step:
+        return self.plugins.step_fn
+
+    @property
+    def roles(self) -> Mapping[str, str]:
+        """Network name -> role (GENERATOR or DISCRIMINATOR), as the step declares."""
+        return self.step.networks
+
+    # The output generator, and the names the built-in step gives its two networks.
+    generator = property(lambda self: self.networks[self.step.output],
+                         lambda self, module: self.networks.__setitem__(self.step.output, module))
+    discriminator = property(lambda self: self.networks["D"], lambda self, module: self.networks.__setitem__("D", module))
+    g_optimizer = property(lambda self: self.optimizers["G"], lambda self, opt: self.optimizers.__setitem__("G", opt))
+    d_optimizer = property(lambda self: self.optimizers["D"], lambda self, opt: self.optimizers.__setitem__("D", opt))
 
     def generator_info(self) -> GeneratorInfo:
         """What an exported generator file records about this run's generator."""
@@ -61,7 +80,11 @@ class Run:
         if c.epochs is None:
             return int(c.steps)
         real_batches = c.epochs * (len(self.data) // c.batch_size)
-        return max(1, math.ceil(real_batches / c.d_steps))
+        return max(1, math.ceil(real_batches / self.real_batches_per_iteration))
+
+    @property
+    def real_batches_per_iteration(self) -> int:
+        return int(self.step.real_batches_per_iteration(self.step_spec))
 
 
 def resolve_config(values: Mapping[str, Any], config_file: Optional[Path] = None) -> tuple[TrainConfig, RunPlugins]:
@@ -72,22 +95,24 @@ def resolve_config(values: Mapping[str, Any], config_file: Optional[Path] = None
     chosen = {**from_file, **given}
 
     config = TrainConfig()
-    plugins = load_plugins(str(chosen.get("arch", config.arch)), _loss_name(chosen))
-    for plugin in (plugins.architecture, plugins.loss):
+    plugins = load_plugins(str(chosen.get("arch", config.arch)), _plugin_name(chosen, "loss"),
+                           _plugin_name(chosen, "step"))
+    for plugin in (plugins.architecture, plugins.step, plugins.loss):
         config.update(plugin_defaults(plugin.obj.defaults, plugin.found.where), source=plugin.found.where)
     if from_file:
         config.update(from_file, source=str(config_file))
     config.update(given, source=COMMAND_LINE)
-    config.arch, config.loss = plugins.architecture.found.name, plugins.loss_name
+    config.arch, config.loss, config.step = plugins.architecture.found.name, plugins.loss_name, plugins.step_name
     config.arch_options = resolve_arch_options(plugins.arch, config.arch_options, config.arch)
+    config.step_options = resolve_options(plugins.step_fn.options, config.step_options, f"step '{config.step}'")
     validate(config)
     return config, plugins
 
 
-def _loss_name(chosen: Mapping[str, Any]) -> Optional[str]:
-    name = chosen.get("loss")
+def _plugin_name(chosen: Mapping[str, Any], kind: str) -> Optional[str]:
+    name = chosen.get(kind)
     if name is not None and not isinstance(name, str):
-        raise GanforgeError(f"loss must be a plugin name, got {name!r}")
+        raise GanforgeError(f"{kind} must be a plugin name, got {name!r}")
     return name
 
 
@@ -96,7 +121,8 @@ def resolve_arch_options(architecture: Architecture, given: Mapping[str, Any], a
     return resolve_options(architecture.options, given, f"architecture '{arch_name}'")
 
 
-def _check_networks_fit(architecture: Architecture, spec: ModelSpec, config: TrainConfig, where: str) -> None:
+def _check_networks_fit(architecture: Architecture, spec: ModelSpec, settings: Mapping[str, OptimizerSettings],
+                        config: TrainConfig, where: str) -> None:
     """Refuse networks whose weights, gradients and optimizer state cannot fit in memory,
     before allocating them: sizes are counted on torch's meta device, which allocates nothing.
     (Linux lends memory it does not have, so an oversized run would otherwise be killed by the
@@ -104,16 +130,33 @@ def _check_networks_fit(architecture: Architecture, spec: ModelSpec, config: Tra
     cannot be built on the meta device is not estimated."""
     try:
         with torch.device("meta"):
-            generator, discriminator = build_networks(architecture, spec, where)
+            networks = build_networks(architecture, spec, where)
     except Exception:  # the real build below reports the plugin's errors properly
         return
     needed = 0
-    for net, settings in ((generator, config.g_optim), (discriminator, config.d_optim)):
+    for name, net in networks.items():
         weights = sum(p.numel() * p.element_size() for p in net.parameters())
         buffers = sum(b.numel() * b.element_size() for b in net.buffers())
-        needed += weights * (2 + OPTIMIZER_RECORDS[settings.name].state_slots) + buffers  # + gradients + state
+        slots = OPTIMIZER_RECORDS[settings[name].name].state_slots
+        needed += weights * (2 + slots) + buffers  # + gradients + state
     check_fits(needed, f"training the networks of '{config.arch}' (weights, gradients, optimizer state)",
                "the architecture's width options (-O) or --latent-dim")
+
+
+def network_optimizer_settings(config: TrainConfig, roles: Mapping[str, str]) -> dict[str, OptimizerSettings]:
+    """Each network's optimizer settings: ``--g-*`` for the generators, ``--d-*`` for the discriminators."""
+    return {name: config.g_optim if role == GENERATOR else config.d_optim for name, role in roles.items()}
+
+
+def step_spec(config: TrainConfig, num_classes: Optional[int], batch_size: Optional[int] = None) -> StepSpec:
+    return StepSpec(config=config, options=dict(config.step_options), num_classes=num_classes,
+                    batch_size=config.batch_size if batch_size is None else batch_size)
+
+
+def step_phases(step: Step, spec: StepSpec, where: str) -> tuple[Phase, ...]:
+    """The step's checked phases for this run (its ``validate`` hook first)."""
+    call_plugin(where, "validate", step.validate, spec)
+    return checked_phases(call_plugin(where, "phases", step.phases, spec), step.networks, where)
 
 
 def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData] = None,
@@ -122,7 +165,7 @@ def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData
     ``device``: this process's device when it is one of several (default: ``config.device``).
     The run's config has the device-dependent defaults filled in (``channels_last``), so that
     the config.json written from it says what ran and a resume elsewhere does the same."""
-    architecture = plugins.arch
+    architecture, step = plugins.arch, plugins.step_fn
     device = resolve_device(config.device) if device is None else device
     config = dataclasses.replace(config, channels_last=use_channels_last(config.channels_last, device))
     if data is None:
@@ -145,23 +188,19 @@ def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData
     where = plugins.architecture.found.where
     validate_spec(architecture, spec, where)
     validate_monitoring_spec(config, spec.num_classes, data.class_names)
-    _check_networks_fit(architecture, spec, config, where)
+    stepping = step_spec(config, spec.num_classes)
+    phases = step_phases(step, stepping, plugins.step.found.where)
+    settings = network_optimizer_settings(config, step.networks)
+    _check_networks_fit(architecture, spec, settings, config, where)
     torch.manual_seed(config.seed)
     with network_memory_guard(f"building the networks of '{config.arch}'",
                               "the architecture's width options (-O), --latent-dim or --image-size"):
-        generator, discriminator = build_networks(architecture, spec, where)
+        built = build_networks(architecture, spec, where)
         memory_format = torch.channels_last if config.channels_last else torch.preserve_format
-        generator = generator.to(device, memory_format=memory_format)
-        discriminator = discriminator.to(device, memory_format=memory_format)
-    check_network_shapes(generator, discriminator, spec, device, where)
-    return Run(
-        config=config,
-        plugins=plugins,
-        data=data,
-        spec=spec,
-        device=device,
-        generator=generator,
-        discriminator=discriminator,
-        g_optimizer=make_optimizer(config.g_optim, generator.parameters()),
-        d_optimizer=make_optimizer(config.d_optim, discriminator.parameters()),
-    )
+        networks = {name: built[name].to(device, memory_format=memory_format) for name in step.networks}
+    check_network_shapes(networks[step.output], [networks[n] for n, role in step.networks.items()
+                                                 if role == DISCRIMINATOR], spec, device, where)
+    optimizers = {name: make_optimizer(settings[name], module.parameters(), lazy_ratio(phases, name))
+                  for name, module in networks.items()}
+    return Run(config=config, plugins=plugins, data=data, spec=spec, device=device, networks=networks,
+               optimizers=optimizers, step_spec=stepping, phases=phases)

@@ -1,4 +1,4 @@
-"""Checkpoints: both networks, both optimizers, the step, every RNG state and the config.
+"""Checkpoints: every network and its optimizer (by name), the step, every RNG state and the config.
 
 Each checkpoint ``X.pt`` is written atomically (temporary file, fsync, rename, fsync of the
 directory) and followed by ``X.pt.sha256`` (``sha256sum`` format, also atomic). Loading checks
@@ -14,7 +14,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 import torch
 
@@ -24,7 +24,11 @@ from .rundir import (CHECKPOINTS_DIR, LATEST_CHECKPOINT, is_periodic_checkpoint,
                      periodic_checkpoint_step)
 
 DEFAULT_KEEP = 3
-REQUIRED_KEYS = ("step", "generator", "discriminator", "g_optimizer", "d_optimizer")
+REQUIRED_KEYS = ("step", "networks", "optimizers")
+#: Keys of a checkpoint written before named networks (ganforge 0.1) -> (new key, network name).
+LEGACY_KEYS = {"generator": ("networks", "G"), "discriminator": ("networks", "D"),
+               "g_optimizer": ("optimizers", "G"), "d_optimizer": ("optimizers", "D")}
+LEGACY_SCALERS = {"g_scaler": "G", "d_scaler": "D"}  # the alternating step's phases are named after the networks
 
 
 class CorruptCheckpoint(Exception):
@@ -106,9 +110,35 @@ def verify_checkpoint(path: Path) -> dict:
     except Exception as exc:  # noqa: BLE001 - any failure means the file cannot be used
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CorruptCheckpoint(f"not a loadable checkpoint ({type(exc).__name__}: {reason[:200]})") from None
+    if isinstance(state, dict):
+        state = migrated(state)
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED_KEYS):
         raise CorruptCheckpoint("not a ganforge checkpoint (missing networks, optimizers or step)")
     return state
+
+
+def migrated(state: dict) -> dict:
+    """A checkpoint of ganforge 0.1 (``generator``, ``discriminator``, ``g_optimizer``, ``d_optimizer``,
+    the update's ``g_scaler``/``d_scaler``) in today's layout: networks and optimizers by name (G, D),
+    gradient scalers by phase; a current checkpoint unchanged."""
+    if "networks" in state or not all(key in state for key in LEGACY_KEYS):
+        return state
+    state = dict(state)
+    for old, (new, name) in LEGACY_KEYS.items():
+        state.setdefault(new, {})[name] = state.pop(old)
+    update = dict(state.get("update") or {})
+    state["update"] = {**{k: v for k, v in update.items() if k not in LEGACY_SCALERS},
+                       "scalers": {name: update[old] for old, name in LEGACY_SCALERS.items() if update.get(old)}}
+    return state
+
+
+def check_networks(state: dict, networks: Mapping[str, object], where: object) -> None:
+    """One line when a checkpoint does not hold the run's networks (e.g. another step's run)."""
+    for key in ("networks", "optimizers"):
+        held = set(state.get(key, {}))
+        if held != set(networks):
+            raise GanforgeError(f"{where}: the checkpoint holds the {key} {', '.join(sorted(held)) or 'none'}, but this "
+                                f"run trains {', '.join(networks)}")
 
 
 def _stderr_warning(message: str) -> None:

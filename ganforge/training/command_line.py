@@ -2,7 +2,7 @@
 
 The command is ``ganforge train ARCH`` plus one flag per option whose value differs from what
 that bare command would use: ganforge's defaults under the architecture's and the loss's own
-(``assemble.resolve_config``), so an option the run set back to ganforge's default against a
+(``assemble.resolve_config``; likewise the step's), so an option the run set back to ganforge's default against a
 plugin's default is still given. Where the run was written (``--runs-dir``, ``--name``) is left
 out: the command makes a new run directory. Also the one home of the flag names the CLI
 generates for the optimizer settings and the ``--no-`` switches.
@@ -14,7 +14,7 @@ import dataclasses
 import shlex
 from typing import Any, Sequence
 
-from .config import ARCH_OPTIONS, OPTIMIZER_KEYS, OPTIONS, Option, OptimizerSettings, TrainConfig
+from .config import ARCH_OPTIONS, OPTIMIZER_KEYS, STEP_OPTIONS, OPTIONS, Option, OptimizerSettings, TrainConfig
 
 #: Options that say where a run is written, not what it trains (``arch`` is the command's argument).
 NOT_FLAGS = ("arch", "runs_dir", "run_name")
@@ -35,9 +35,9 @@ def train_command(config: TrainConfig, extra: Sequence[str] = ()) -> str:
     Loads the run's plugins; raises GanforgeError when they cannot be loaded here."""
     from .assemble import resolve_config
 
-    with_arch_loss, _ = resolve_config({"arch": config.arch})
-    with_run_loss, _ = resolve_config({"arch": config.arch, "loss": config.loss})
-    defaults = dataclasses.replace(with_run_loss, loss=with_arch_loss.loss)
+    with_arch_plugins, _ = resolve_config({"arch": config.arch})
+    with_run_plugins, _ = resolve_config({"arch": config.arch, "loss": config.loss, "step": config.step})
+    defaults = dataclasses.replace(with_run_plugins, loss=with_arch_plugins.loss, step=with_arch_plugins.step)
     words = ["ganforge", "train", config.arch]
     for option in OPTIONS:
         if option.name not in NOT_FLAGS:
@@ -55,7 +55,7 @@ def option_flags(option: Option, value: Any, default: Any) -> list[str]:
         return [word for suffix, setting in OPTIMIZER_KEYS.items()
                 if getattr(value, setting) != getattr(default, setting)
                 for word in _setting(optimizer_flag(net, suffix), getattr(value, setting))]
-    if option.name == ARCH_OPTIONS:
+    if option.name in (ARCH_OPTIONS, STEP_OPTIONS):
         return [word for key, item in value.items() if key not in default or default[key] != item
                 for word in (option.flag_name, f"{key}={_text(item)}")]
     return _setting(option.flag_name, value)

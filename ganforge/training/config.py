@@ -100,10 +100,13 @@ class Option:
 
 
 ARCH_OPTIONS = "arch_options"  # kind: a mapping of architecture options (-O key=value)
+STEP_OPTIONS = "step_options"  # kind: a mapping of step options (-S key=value)
 
 OPTIONS: tuple[Option, ...] = (
     Option("arch", str, "dcgan", "Architecture plugin, e.g. gan, dcgan, cgan (see `ganforge plugins`)."),
     Option("loss", str, None, "Loss plugin (default: the architecture's, else nonsaturating).", optional=True),
+    Option("step", str, None, "Step plugin: how an iteration updates the networks (default: the architecture's, "
+           "else alternating: --d-steps D updates, then --g-steps G updates).", optional=True),
     Option("dataset", str, "mnist-5k", "mnist-5k (embedded), mnist, fashion-mnist, cifar10 or folder."),
     Option("data_root", str, "data", "Download directory, or the image directory for --dataset folder."),
     Option("subset", int, None, "Train on a seeded random subset of N images of the dataset (drawn with --seed).",
@@ -130,6 +133,7 @@ OPTIONS: tuple[Option, ...] = (
            choices=AUGMENT_CHOICES),
     Option(ARCH_OPTIONS, dict, {}, "Architecture option KEY=VALUE (repeatable), e.g. -O ngf=64.",
            flag="--arch-option"),
+    Option(STEP_OPTIONS, dict, {}, "Step option KEY=VALUE (repeatable), e.g. -S r1_gamma=0.1.", flag="--step-option"),
     Option("reuse_fake", bool, True, "The generator update reuses the last discriminator update's fake "
            "images (one generator forward fewer per iteration, as the plain PyTorch DCGAN script does)."),
     Option("channels_last", bool, None, "Run both networks and the data in channels_last memory format "

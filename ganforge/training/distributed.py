@@ -30,7 +30,6 @@ What a run does differently with several processes, all decided here:
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import hashlib
 import os
@@ -47,7 +46,7 @@ from torch import nn
 from ..devices import resolve_device
 from ..errors import GanforgeError
 from .monitor_options import rolls_back
-from .step import StepSettings, UpdateStep
+from .step import UpdateStep
 from .sync_batchnorm import convert_sync_batchnorm
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -179,12 +178,15 @@ class Parallel:
         return box[0]
 
     # -- training --------------------------------------------------------------------------
-    def update_step(self, run, settings: StepSettings) -> UpdateStep:
+    def update_step(self, run) -> UpdateStep:
         if run.config.sync_bn:
-            run.generator = convert_sync_batchnorm(run.generator)
-            run.discriminator = convert_sync_batchnorm(run.discriminator)
+            for name in run.networks:
+                run.networks[name] = convert_sync_batchnorm(run.networks[name])
         # The step's own draws (noise and labels for a G update of its own) are this rank's share.
-        return RankUpdateStep(run, dataclasses.replace(settings, batch_size=settings.batch_size // self.world_size), self)
+        step = RankUpdateStep.for_run(run, wrap=self.wrap, batch_size=run.config.batch_size // self.world_size)
+        step.seed, step.rank, step.world_size = run.config.seed, self.rank, self.world_size
+        step.fail_at = _failure_plan(self.rank)
+        return step
 
     def wrap(self, module: nn.Module) -> nn.Module:
         from torch.nn.parallel import DistributedDataParallel
@@ -232,13 +234,10 @@ class Parallel:
 
 
 class RankUpdateStep(UpdateStep):
-    """The update step with DDP-wrapped networks and per-rank noise reseeded every step."""
+    """The update step with DDP-wrapped networks and per-rank noise reseeded every step
+    (``Parallel.update_step`` sets ``seed``, ``rank``, ``world_size`` and ``fail_at``)."""
 
-    def __init__(self, run, settings: StepSettings, parallel: Parallel):
-        super().__init__(run.generator, run.discriminator, run.g_optimizer, run.d_optimizer, run.loss, settings,
-                         run.device, wrap=parallel.wrap)
-        self.seed, self.rank, self.world_size = run.config.seed, parallel.rank, parallel.world_size
-        self.fail_at = _failure_plan(parallel.rank)
+    seed, rank, world_size, fail_at = 0, 0, 1, None
 
     def __call__(self, batches, step: int) -> dict[str, torch.Tensor]:
         if self.fail_at is not None and step + 1 == self.fail_at[0]:

@@ -15,11 +15,11 @@ import torch
 from ..data import InMemoryBatches
 from ..errors import GanforgeError
 from .assemble import Run
-from .checkpoint import checkpoint_at_or_before, rng_state, set_rng_state
+from .checkpoint import check_networks, checkpoint_at_or_before, rng_state, set_rng_state
 from .failures import explain
 from .health_checks import NON_FINITE, non_finite_message
 from .rollback import RollbackRequest
-from .step import StepSettings, UpdateStep
+from .step import UpdateStep
 
 
 class NonFiniteLoss(GanforgeError):
@@ -92,18 +92,14 @@ class RunDriver:
         part = (0, 1) if parallel is None else (parallel.rank, parallel.world_size)
         self.batches = InMemoryBatches(run.data, c.batch_size, run.device, torch.Generator().manual_seed(c.seed),
                                        part=part)
-        settings = StepSettings.from_config(c, run.spec.num_classes, run.device)
-        if parallel is None:
-            self.update = UpdateStep(run.generator, run.discriminator, run.g_optimizer, run.d_optimizer, run.loss,
-                                     settings, run.device)
-        else:
-            self.update = parallel.update_step(run, settings)
+        self.update = UpdateStep.for_run(run) if parallel is None else parallel.update_step(run)
         self.hooks = list(hooks)
         self.stop_requested: Callable[[], bool] = lambda: False  # true: stop after the current step
         self.interrupted = False  # run_steps returned early on a stop request
         self.last_record: dict = {}
         self.pending_rollback: Optional[RollbackRequest] = None  # carried out after the current step
         self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, int] = {}  # per metric: a phase that runs every N steps has its own mean
         self._count = 0
         self._tick = 0.0
 
@@ -120,6 +116,7 @@ class RunDriver:
                 values = self._update()
                 for key, value in values.items():
                     self._sums[key] = self._sums[key] + value if key in self._sums else value
+                    self._counts[key] = self._counts.get(key, 0) + 1
                 self._count += 1
                 self.step += 1
                 if self.step % c.log_every == 0 or self.step == self.total_steps:
@@ -145,7 +142,10 @@ class RunDriver:
         except Exception as exc:  # noqa: BLE001 - named when it is a plugin's or memory's
             if self.parallel is not None and self.parallel.is_collective_failure(exc):
                 raise  # another process went away: not the plugin's fault (api.py reports it)
-            error = explain(exc, self.step, (self.run.plugins.architecture, self.run.plugins.loss))
+            plugins = self.run.plugins
+            # The built-in step is the engine's own code: what it calls (a loss, a network) is named instead.
+            culprits = (plugins.architecture, plugins.loss) + (() if plugins.step.found.builtin else (plugins.step,))
+            error = explain(exc, self.step, culprits)
             if error is None:
                 raise
             raise error from exc
@@ -155,9 +155,10 @@ class RunDriver:
         c = self.run.config
         record = {"step": self.step, "epoch": self.batches.epoch}
         sums = self._sums if self.parallel is None or local else self.parallel.mean(self._sums)
-        record.update({k: round(float(v) / self._count, 6) for k, v in sums.items()})
-        record["img_per_s"] = round(self._count * c.d_steps * c.batch_size / max(now - self._tick, 1e-9), 2)
-        self._sums, self._count, self._tick = {}, 0, now
+        record.update({k: round(float(v) / self._counts[k], 6) for k, v in sums.items()})
+        real_images = self._count * self.run.real_batches_per_iteration * c.batch_size
+        record["img_per_s"] = round(real_images / max(now - self._tick, 1e-9), 2)
+        self._sums, self._counts, self._count, self._tick = {}, {}, 0, now
         self.last_record = record
         for hook in self.hooks:
             hook.on_log(self, record)
@@ -180,7 +181,7 @@ class RunDriver:
                 raise NonFiniteLoss(request.message)
             return
         self.load_state_dict(found.state)
-        self._sums, self._count, self._tick = {}, 0, time.perf_counter()
+        self._sums, self._counts, self._count, self._tick = {}, {}, 0, time.perf_counter()
         record = request.after_restore(self)
         for hook in self.hooks:
             hook.on_rollback(self, record)
@@ -215,10 +216,8 @@ class RunDriver:
         r = self.run
         return {
             "step": self.step,
-            "generator": r.generator.state_dict(),
-            "discriminator": r.discriminator.state_dict(),
-            "g_optimizer": r.g_optimizer.state_dict(),
-            "d_optimizer": r.d_optimizer.state_dict(),
+            "networks": {name: module.state_dict() for name, module in r.networks.items()},
+            "optimizers": {name: optimizer.state_dict() for name, optimizer in r.optimizers.items()},
             "update": self.update.state_dict(),
             "rng": rng_state(r.device),
             "batches": self.batches.state_dict(),
@@ -227,11 +226,14 @@ class RunDriver:
         }
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore a checkpoint's state (one written before named networks is migrated on load,
+        ``checkpoint.migrated``)."""
         r = self.run
-        r.generator.load_state_dict(state["generator"])
-        r.discriminator.load_state_dict(state["discriminator"])
-        r.g_optimizer.load_state_dict(state["g_optimizer"])
-        r.d_optimizer.load_state_dict(state["d_optimizer"])
+        check_networks(state, r.networks, self.run_dir)
+        for name, module in r.networks.items():
+            module.load_state_dict(state["networks"][name])
+        for name, optimizer in r.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
         self.update.load_state_dict(state.get("update", {}))
         self.batches.load_state_dict(state["batches"])
         hook_states = state.get("hooks", {})
@@ -240,3 +242,4 @@ class RunDriver:
                 hook.load_state_dict(hook_states[hook.name])
         set_rng_state(state["rng"], r.device)
         self.step = int(state["step"])
+

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import torch
-
+from ..interfaces import DISCRIMINATOR, GENERATOR
 from .health_checks import DISCRIMINATOR_WINS, MODE_COLLAPSE, NON_FINITE
 from .monitor_options import AUTO, LOWER_D_LR, LOWER_LR, REMEDY_LR_FACTOR
 
@@ -39,19 +38,25 @@ def remedy_for(kind: str, chosen: str) -> str:
     return AUTO_REMEDIES[kind] if chosen == AUTO else chosen
 
 
-def _scale_learning_rate(optimizer: torch.optim.Optimizer) -> float:
-    for group in optimizer.param_groups:
-        group["lr"] = group["lr"] * REMEDY_LR_FACTOR
-    return float(optimizer.param_groups[0]["lr"])
+def _scale_learning_rates(run, role: str) -> float:
+    """Lower the learning rate of every network of ``role``; returns the first one's new rate."""
+    rates = []
+    for name, network_role in run.roles.items():
+        if network_role == role:
+            optimizer = run.optimizers[name]
+            for group in optimizer.param_groups:
+                group["lr"] = group["lr"] * REMEDY_LR_FACTOR
+            rates.append(float(optimizer.param_groups[0]["lr"]))
+    return rates[0]
 
 
 def apply_remedy(run, remedy: str) -> dict:
-    """Change ``run`` (a restored ``assemble.Run``) as ``remedy`` says; returns the new values by
-    name for the action record."""
+    """Change ``run`` (a restored ``assemble.Run``) as ``remedy`` says (every discriminator's learning
+    rate, or every network's); returns the new values by name for the action record."""
     if remedy == LOWER_D_LR:
-        return {"d_lr": _scale_learning_rate(run.d_optimizer)}
+        return {"d_lr": _scale_learning_rates(run, DISCRIMINATOR)}
     if remedy == LOWER_LR:
-        return {"d_lr": _scale_learning_rate(run.d_optimizer), "g_lr": _scale_learning_rate(run.g_optimizer)}
+        return {"d_lr": _scale_learning_rates(run, DISCRIMINATOR), "g_lr": _scale_learning_rates(run, GENERATOR)}
     raise ValueError(f"unknown remedy {remedy!r}")
 
 

@@ -1,58 +1,34 @@
-"""The update step: one training iteration, ``d_steps`` discriminator updates then ``g_steps``
-generator updates. Pure: no file I/O, no host synchronisation; it returns its metrics as
-tensors on the device. It knows the plugin interfaces only, never which architecture or loss
-it runs.
+"""The update step: one training iteration of a step plugin's phases. Pure: no file I/O, no host
+synchronisation; it returns its metrics as tensors on the device. It knows the plugin
+interfaces only, never which architecture, loss or step it runs.
 
-Speed settings are properties of the step: the generator update may reuse the last
-discriminator update's fake images (as the plain PyTorch DCGAN script does), the networks may
-run in channels_last (set up by ``build_run``), under autocast (bf16/fp16, with a gradient
-scaler for fp16) and compiled.
+The engine owns the service around each phase (``PhaseRunner``): autocast (bf16/fp16), the
+phase's gradient scaler (fp16), freezing the networks the phase does not update, the networks
+as the phase runs them (wrapped for several processes, compiled, or eager where the phase
+takes a double backward), the backward pass scaled by the phase's gain and the optimizer steps.
+A phase that runs every N iterations only adds its metrics on those iterations, so the driver
+logs its own mean.
 
-With ``--augment`` the discriminator sees every image, real or fake, in both updates through a
-differentiable augmentation (``ganforge/augment.py``); the loss batches' ``discriminator``
-callable applies it too, so a gradient penalty differentiates D(augment(x)) with respect to x.
+With ``--augment`` the discriminators see every image through a differentiable augmentation
+(``ganforge/augment.py``) via ``PhaseContext.seen_by``, so a gradient penalty differentiates
+D(augment(x)) with respect to x.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+import dataclasses
+from typing import Callable, Iterator, Mapping, Optional
 
 import torch
 from torch import nn
 
 from ..augment import augmentation
 from ..generator_file import sample_latent
-from ..interfaces import DiscriminatorBatch, GeneratorBatch, Loss, split_loss
+from ..interfaces import Batch, Loss, Phase, PhaseContext, Step, StepSpec, split_loss
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 COMPILE_MODES = {"networks": None, "cudagraphs": "reduce-overhead"}
-
-
-@dataclass(frozen=True)
-class StepSettings:
-    batch_size: int = 32
-    d_steps: int = 1
-    g_steps: int = 1
-    latent_dim: int = 100
-    latent_prior: str = "normal"
-    num_classes: Optional[int] = None
-    reuse_fake: bool = True
-    channels_last: bool = False
-    precision: str = "fp32"
-    compile: str = "none"
-    augment: str = "none"
-    loss_name: str = "the loss"
-
-    @classmethod
-    def from_config(cls, config, num_classes: Optional[int], device: torch.device) -> "StepSettings":
-        return cls(batch_size=config.batch_size, d_steps=config.d_steps, g_steps=config.g_steps, latent_dim=config.latent_dim,
-                   latent_prior=config.latent_prior, num_classes=num_classes, reuse_fake=config.reuse_fake,
-                   channels_last=use_channels_last(config.channels_last, device), precision=config.precision,
-                   compile=config.compile,
-                   augment=config.augment, loss_name=f"loss '{config.loss}'")
-
 
 Batches = Iterator[tuple[torch.Tensor, Optional[torch.Tensor]]]
 
@@ -64,131 +40,172 @@ def use_channels_last(requested: Optional[bool], device: torch.device) -> bool:
 
 
 class UpdateStep:
-    """``step(batches, index)`` runs one iteration and returns ``{metric: 0-dim tensor}``."""
+    """``update(batches, index)`` runs one iteration of the step's phases and returns
+    ``{metric: 0-dim tensor}``."""
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, g_optimizer: torch.optim.Optimizer,
-                 d_optimizer: torch.optim.Optimizer, loss: Loss, settings: StepSettings, device: torch.device,
-                 wrap: Optional[Callable[[nn.Module], nn.Module]] = None):
-        self.settings = settings
-        self.device = device
-        self.generator_module, self.discriminator_module = generator, discriminator
-        if wrap is None:
-            self.G, self.D = _compiled(generator, settings.compile), _compiled(discriminator, settings.compile)
-            self.D_in_g_update = self.D
-        else:  # e.g. DistributedDataParallel (training/distributed.py)
-            self.G, self.D = _compiled(wrap(generator), settings.compile), _compiled(wrap(discriminator), settings.compile)
-            # D's weights are frozen in the G update: a wrapper there would wait for their gradients.
-            self.D_in_g_update = _compiled(discriminator, settings.compile)
-        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+    def __init__(self, step: Step, spec: StepSpec, phases: tuple[Phase, ...], networks: Mapping[str, nn.Module],
+                 optimizers: Mapping[str, torch.optim.Optimizer], loss: Loss, device: torch.device,
+                 wrap: Optional[Callable[[nn.Module], nn.Module]] = None, where: str = "the step"):
+        config = spec.config
+        self.step, self.spec, self.phases, self.device = step, spec, phases, device
+        self.networks, self.optimizers = dict(networks), dict(optimizers)
+        self.memory_format = torch.channels_last if use_channels_last(config.channels_last, device) \
+            else torch.contiguous_format
+        self.autocast_dtype = AUTOCAST_DTYPES.get(config.precision)
+        fp16 = config.precision == "fp16"
+        self.scalers = {phase.name: torch.amp.GradScaler(device.type, enabled=fp16) for phase in phases}
+        updated = {name for phase in phases for name in phase.updates}
+        wrapped = {name: wrap(module) if wrap is not None and name in updated else module
+                   for name, module in self.networks.items()}
+        compiled = {name: _compiled(module, config.compile) for name, module in wrapped.items()}
+        # A frozen network runs as its own module: a DDP wrapper would wait for its weights' gradients.
+        frozen_compiled = {name: compiled[name] if wrapped[name] is self.networks[name]
+                           else _compiled(self.networks[name], config.compile) for name in self.networks}
+        self.runners = {phase.name: PhaseRunner(self, phase, compiled, frozen_compiled, wrapped, where)
+                        for phase in phases}
         self.loss = loss
-        self.memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
-        self.augment = augmentation(settings.augment)
-        fp16 = settings.precision == "fp16"
-        self.g_scaler = torch.amp.GradScaler(device.type, enabled=fp16)
-        self.d_scaler = torch.amp.GradScaler(device.type, enabled=fp16)
+        self.augment = augmentation(config.augment)
+        self.batches: Optional[Batches] = None
+        self.scratch: dict = {}
+        self.state: dict[str, torch.Tensor] = {}  # the step's tensors kept across iterations (checkpointed)
+
+    @classmethod
+    def for_run(cls, run, wrap: Optional[Callable[[nn.Module], nn.Module]] = None,
+                batch_size: Optional[int] = None) -> "UpdateStep":
+        """The update step of an assembled run (``wrap``: e.g. DDP; ``batch_size``: this process's share)."""
+        spec = run.step_spec if batch_size is None else dataclasses.replace(run.step_spec, batch_size=batch_size)
+        return cls(run.step, spec, run.phases, run.networks, run.optimizers, run.loss, run.device, wrap=wrap,
+                   where=run.plugins.step.found.where)
 
     # -- state kept in checkpoints -------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"g_scaler": self.g_scaler.state_dict(), "d_scaler": self.d_scaler.state_dict()}
+        return {"scalers": {name: scaler.state_dict() for name, scaler in self.scalers.items()},
+                "step_state": {key: value.detach().clone() for key, value in self.state.items()}}
 
     def load_state_dict(self, state: dict) -> None:
-        for name in ("g_scaler", "d_scaler"):
-            if state.get(name):
-                getattr(self, name).load_state_dict(state[name])
+        for name, scaler_state in state.get("scalers", {}).items():
+            if scaler_state and name in self.scalers:
+                self.scalers[name].load_state_dict(scaler_state)
+        self.state = {key: value.to(self.device) for key, value in state.get("step_state", {}).items()}
 
     # -- one iteration ---------------------------------------------------------------------
     def __call__(self, batches: Batches, step: int) -> dict[str, torch.Tensor]:
-        s = self.settings
-        self.generator_module.train()
-        self.discriminator_module.train()
+        for module in self.networks.values():
+            module.train()
+        self.batches = batches
+        self.scratch = {}
         metrics: dict[str, torch.Tensor] = {}
-        fake = labels = None
-        for i in range(s.d_steps):
-            keep = s.reuse_fake and i == s.d_steps - 1
-            values, fake, labels = self.discriminator_update(*next(batches), step, keep_fake=keep)
-            _accumulate(metrics, values, 1 / s.d_steps)
-        for i in range(s.g_steps):
-            reused = (fake, labels) if i == 0 and fake is not None else (None, None)
-            _accumulate(metrics, self.generator_update(*reused, step=step), 1 / s.g_steps)
+        for phase in self.phases:
+            if not phase.runs_at(step):
+                continue
+            runner = self.runners[phase.name]
+            for repeat in range(phase.repeats):
+                _accumulate(metrics, runner.run(step, repeat), 1 / phase.repeats)
+        self.scratch = {}
         return metrics
 
-    def discriminator_update(self, real: torch.Tensor, labels: Optional[torch.Tensor], step: int,
-                             keep_fake: bool = False):
-        """One D update. With ``keep_fake`` the fake images keep their graph to G, for the G update
-        to reuse; returns (metrics, fake or None, labels)."""
-        G, D = self.G, self.D
-        labels = labels if self.settings.num_classes else None
-        real = real.contiguous(memory_format=self.memory_format)
-        z = self._latent(real.shape[0])
-        with self._autocast():
-            if keep_fake:
-                fake_for_g = G(z, labels)
-                fake = fake_for_g.detach()
-            else:
-                with torch.no_grad():
-                    fake = G(z, labels)
-                fake_for_g = None
-            seen = self._seen_by_d(D, labels)
-            real_logits, fake_logits = seen(real), seen(fake)
-            batch = DiscriminatorBatch(real, fake, real_logits, fake_logits, labels, seen, step)
-            loss, terms = split_loss(self.loss.discriminator_loss(batch), self.settings.loss_name)
-        self._optimize(loss, self.d_optimizer, self.d_scaler)
-        with torch.no_grad():
-            watched = self.loss.discriminator_metrics(batch)
-        out = {"d_loss": loss.detach()}
-        out.update({f"d_{k}": v.detach() for k, v in terms.items()})
-        out.update({f"d_{k}": v.detach() for k, v in watched.items()})
-        return out, fake_for_g, labels
+    # -- services the phase contexts share ---------------------------------------------------
+    def next_batch(self) -> Batch:
+        images, labels = next(self.batches)
+        return Batch(images=images.contiguous(memory_format=self.memory_format),
+                     labels=labels if self.spec.num_classes else None)
 
-    def generator_update(self, fake: Optional[torch.Tensor] = None, labels: Optional[torch.Tensor] = None, *,
-                         step: int) -> dict[str, torch.Tensor]:
-        """One G update, on ``fake`` (images still attached to G's graph) or on new ones."""
-        G, D = self.G, self.D_in_g_update
-        with _frozen(self.discriminator_module), self._autocast():
-            if fake is None:
-                labels = self._random_labels(self.settings.batch_size)
-                fake = G(self._latent(self.settings.batch_size), labels)
-            seen = self._seen_by_d(D, labels)
-            fake_logits = seen(fake)
-            batch = GeneratorBatch(fake, fake_logits, labels, seen, step)
-            loss, terms = split_loss(self.loss.generator_loss(batch), self.settings.loss_name)
-            self._optimize(loss, self.g_optimizer, self.g_scaler)
-        out = {"g_loss": loss.detach()}
-        out.update({f"g_{k}": v.detach() for k, v in terms.items()})
-        return out
+    def latent(self, n: int) -> torch.Tensor:
+        c = self.spec.config
+        return sample_latent(n, c.latent_dim, c.latent_prior, device=self.device)
 
-    # -- pieces ----------------------------------------------------------------------------
-    def _seen_by_d(self, D, labels: Optional[torch.Tensor]):
-        """D as the losses see it: through the augmentation when one is on (a fresh random draw
-        per call, also for the batches' ``discriminator`` used by gradient penalties)."""
-        if self.augment is None:
+    def random_labels(self, n: int) -> Optional[torch.Tensor]:
+        classes = self.spec.num_classes
+        return torch.randint(classes, (n,), device=self.device) if classes else None
+
+    def autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+
+class PhaseRunner(PhaseContext):
+    """One phase's service: the ``PhaseContext`` its ``run_phase`` gets, and what runs around it."""
+
+    def __init__(self, engine: UpdateStep, phase: Phase, compiled: Mapping[str, Callable],
+                 frozen_compiled: Mapping[str, Callable], wrapped: Mapping[str, Callable], where: str):
+        self.engine, self.phase, self.spec = engine, phase, engine.spec
+        self.where = f"{where} (phase '{phase.name}')"
+        trained = set(phase.updates) | set(phase.keeps_graph)
+        self.frozen = [engine.networks[name] for name in engine.networks if name not in trained]
+        eager = phase.double_backward  # torch.compile does not support double backward
+        self.runs = {name: (wrapped[name] if name in trained else engine.networks[name]) if eager
+                     else (compiled[name] if name in trained else frozen_compiled[name])
+                     for name in engine.networks}
+        self.optimizers = [engine.optimizers[name] for name in phase.updates]
+        self.scaler = engine.scalers[phase.name]
+        self.gain = phase.loss_gain
+        self.prefix = phase.metric_prefix
+        self.step = 0
+        self.repeat = 0
+
+    # -- the PhaseContext interface ----------------------------------------------------------
+    @property
+    def loss(self) -> Loss:
+        return self.engine.loss
+
+    @property
+    def scratch(self) -> dict:
+        return self.engine.scratch
+
+    @property
+    def state(self) -> dict:
+        return self.engine.state
+
+    def net(self, name: str) -> Callable[..., torch.Tensor]:
+        return self.runs[name]
+
+    def module(self, name: str) -> nn.Module:
+        return self.engine.networks[name]
+
+    def next_batch(self) -> Batch:
+        return self.engine.next_batch()
+
+    def latent(self, n: int) -> torch.Tensor:
+        return self.engine.latent(n)
+
+    def random_labels(self, n: int) -> Optional[torch.Tensor]:
+        return self.engine.random_labels(n)
+
+    def seen_by(self, name: str, labels: Optional[torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+        D, augment = self.runs[name], self.engine.augment
+        if augment is None:
             return lambda x: D(x, labels)
-        augment, memory_format = self.augment, self.memory_format
+        memory_format = self.engine.memory_format
         return lambda x: D(augment(x).contiguous(memory_format=memory_format), labels)
 
-    def _optimize(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler) -> None:
-        optimizer.zero_grad(set_to_none=True)
+    # -- one run of the phase ------------------------------------------------------------------
+    def run(self, step: int, repeat: int) -> dict[str, torch.Tensor]:
+        self.step, self.repeat = step, repeat
+        with _frozen(self.frozen), self.engine.autocast():
+            loss, terms = split_loss(self.engine.step.run_phase(self.phase, self), self.where)
+        self._optimize(loss * self.gain if self.gain != 1 else loss)
+        with torch.no_grad():
+            watched = self.engine.step.phase_metrics(self.phase, self)
+        prefix = self.prefix
+        out = {f"{prefix}_loss": loss.detach()}
+        out.update({f"{prefix}_{k}": v.detach() for k, v in terms.items()})
+        out.update({f"{prefix}_{k}": v.detach() for k, v in watched.items()})
+        return out
+
+    def _optimize(self, loss: torch.Tensor) -> None:
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        scaler = self.scaler
         if scaler.is_enabled():
             scaler.scale(loss).backward()
-            scaler.step(optimizer)
+            for optimizer in self.optimizers:
+                scaler.step(optimizer)
             scaler.update()
         else:
             loss.backward()
-            optimizer.step()
-
-    def _autocast(self):
-        dtype = AUTOCAST_DTYPES.get(self.settings.precision)
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=dtype)
-
-    def _latent(self, n: int) -> torch.Tensor:
-        s = self.settings
-        return sample_latent(n, s.latent_dim, s.latent_prior, device=self.device)
-
-    def _random_labels(self, n: int) -> Optional[torch.Tensor]:
-        classes = self.settings.num_classes
-        return torch.randint(classes, (n,), device=self.device) if classes else None
+            for optimizer in self.optimizers:
+                optimizer.step()
 
 
 def _accumulate(into: dict[str, torch.Tensor], values: dict[str, torch.Tensor], weight: float) -> None:
@@ -198,9 +215,9 @@ def _accumulate(into: dict[str, torch.Tensor], values: dict[str, torch.Tensor], 
 
 
 @contextlib.contextmanager
-def _frozen(module: nn.Module):
-    """The G update needs gradients through D, not of D's weights."""
-    trainable = [p for p in module.parameters() if p.requires_grad]
+def _frozen(modules):
+    """A phase needs gradients through the networks it does not update, not of their weights."""
+    trainable = [p for module in modules for p in module.parameters() if p.requires_grad]
     for p in trainable:
         p.requires_grad_(False)
     try:

@@ -1,0 +1,1 @@
+"""The built-in step plugins (entry-point group ``ganforge.steps``)."""
