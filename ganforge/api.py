@@ -254,12 +254,18 @@ def _drive(driver, fresh: bool, verbose: bool) -> Path:
     if verbose and owner:
         seconds = time.perf_counter() - start
         c = driver.run.config
-        images = (driver.step - first_step) * c.batch_size * c.d_steps
+        images = (driver.step - first_step) * c.batch_size * driver.run.real_batches_per_iteration
         summary = f"done: {driver.step} steps in {seconds:.1f} s ({images / max(seconds, 1e-9):.0f} img/s)"
-        if final:
-            summary += f", D loss {final['d_loss']:.3f}, G loss {final['g_loss']:.3f}"
+        losses = [(key, value) for key, value in (final or {}).items() if key.endswith("_loss")]
+        if losses:
+            summary += "".join(f", {FINAL_LOSS_LABELS.get(key, key.replace('_', ' '))} {value:.3f}"
+                               for key, value in losses)
         _say(summary)
     return driver.run_dir
+
+
+#: How the closing line names the main phases' losses (others: their metric name, e.g. "d reg loss").
+FINAL_LOSS_LABELS = {"d_loss": "D loss", "g_loss": "G loss"}
 
 
 # -- one process or several ---------------------------------------------------------------------

@@ -62,8 +62,11 @@ def _d_loss(loss: Loss, D: nn.Module, real, fake, labels=None):
     return _checked(loss.discriminator_loss(batch), "discriminator_loss")
 
 
-def _g_loss(loss: Loss, D: nn.Module, fake, labels=None):
-    batch = GeneratorBatch(fake, D(fake, labels), labels, lambda x: D(x, labels))
+def _g_loss(loss: Loss, D: nn.Module, real, fake, labels=None):
+    """The generator's loss; the batch carries D's logits on real images too (relativistic losses)."""
+    with torch.no_grad():
+        real_logits = D(real, labels)
+    batch = GeneratorBatch(fake, D(fake, labels), labels, lambda x: D(x, labels), real_logits=real_logits)
     return _checked(loss.generator_loss(batch), "generator_loss")
 
 
@@ -98,7 +101,7 @@ def check_differentiable(loss: Loss, batch_size: int = 8, labels: Optional[torch
 
     D.requires_grad_(False)
     source = fake.clone().requires_grad_(True)
-    total = _g_loss(loss, D, torch.tanh(source), labels)
+    total = _g_loss(loss, D, real, torch.tanh(source), labels)
     if not total.requires_grad:
         fail("generator_loss", "the result does not depend on the generated images (no gradient)")
     total.backward()
@@ -121,9 +124,9 @@ def check_sign_convention(loss: Loss, batch_size: int = 8, seed: int = 0) -> Non
                                 f"fake and {d_bad:.4g} for one that swaps them; it must be lower for the first "
                                 f"(return a quantity to minimise)")
     seed_cpu(seed)
-    g_fooled = float(_g_loss(loss, bad, fake))
+    g_fooled = float(_g_loss(loss, bad, real, fake))
     seed_cpu(seed)
-    g_caught = float(_g_loss(loss, good, fake))
+    g_caught = float(_g_loss(loss, good, real, fake))
     if not g_fooled < g_caught:
         fail("sign convention", f"generator_loss is {g_fooled:.4g} when D scores the fakes as real and "
                                 f"{g_caught:.4g} when it scores them as fake; it must be lower for the first")
@@ -138,7 +141,7 @@ def check_seeded_determinism(loss: Loss, batch_size: int = 8, seed: int = 0) -> 
         seed_cpu(seed)
         D = _TinyCritic()
         seed_cpu(seed + 1)
-        values.append((_d_loss(loss, D, real, fake).item(), _g_loss(loss, D, fake).item()))
+        values.append((_d_loss(loss, D, real, fake).item(), _g_loss(loss, D, real, fake).item()))
     if values[0] != values[1]:
         fail("determinism", f"the same seed and inputs give losses {values[0]} and {values[1]}; draw randomness "
                             f"from torch's global generator")

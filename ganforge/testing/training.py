@@ -23,10 +23,10 @@ def check_training_steps(arch: Architecture, spec: ModelSpec, *, steps: int = 2,
                          loss: Any = None, seed: int = 0, step: Any = None,
                          step_options: Optional[dict] = None) -> None:
     """Train for ``steps`` iterations with the architecture's default training settings (and
-    ``step``, a Step instance: default the built-in ``alternating``); every loss must stay finite,
+    ``step``, a Step instance: default the architecture's, else ``alternating``); every loss must stay finite,
     and every parameter must stay finite and change."""
     loss, loss_name = training_loss(arch, loss)
-    step = _default_step() if step is None else step
+    step = _default_step(arch) if step is None else step
     config = _tiny_config(arch, loss, loss_name, step, spec, batch_size, seed)
     config.step_options = resolve_options(step.options, step_options or {}, type(step).__name__)
     stepping = StepSpec(config=config, options=dict(config.step_options), num_classes=spec.num_classes,
@@ -60,10 +60,15 @@ def check_training_steps(arch: Architecture, spec: ModelSpec, *, steps: int = 2,
             fail("training", f"{what} weights did not change in {steps} step(s)")
 
 
-def _default_step():
-    from ..steps.alternating import Alternating
+def _default_step(arch: Architecture):
+    """The architecture's ``defaults["step"]`` (from its own distribution first), else ``alternating``."""
+    from .. import registry
+    from ..errors import PluginError
 
-    return Alternating()
+    try:
+        return registry.resolve_step(None, arch, registry.distribution_of("architecture", arch)).load().obj
+    except PluginError as exc:
+        fail("training", f"the architecture's default step: {exc}")
 
 
 def _tiny_config(arch: Architecture, loss: Loss, loss_name: str, step: Any, spec: ModelSpec, batch_size: int,

@@ -6,8 +6,13 @@ import sys
 import time
 
 
+#: How the summary names the main phases' losses; other phases' show as their prefix (``d_reg 0.012``).
+_LOSS_LABELS = {"d_loss": "D", "g_loss": "G"}
+
+
 def _summary(metrics: dict) -> str:
-    text = f"D {metrics['d_loss']:.3f}  G {metrics['g_loss']:.3f}  "
+    text = "".join(f"{_LOSS_LABELS.get(key, key[:-len('_loss')])} {value:.3f}  " for key, value in metrics.items()
+                   if key.endswith("_loss") and isinstance(value, (int, float)))
     if "d_acc_real" in metrics:
         text += f"acc real {metrics['d_acc_real']:.2f} fake {metrics['d_acc_fake']:.2f}  "
     return text + f"{metrics['img_per_s']:.0f} img/s"
