@@ -34,9 +34,15 @@ ROLLBACK_TRAIN = ["-m", "ganforge", "train", "dcgan", "-O", "ngf=4", "-O", "ndf=
                   "--steps", "24", "--checkpoint-every", "1", "--log-every", "1", "--sample-every", "4",
                   "--device", "cpu", "--seed", "7", "--name", "run", "--ema", "0.9",
                   "--d-lr", "0.02", "--g-lr", "1e-6", "--on-problem", "rollback", "--max-rollbacks", "2"]
+#: The ganforge-r3gan package's step: lazy R1 + R2 (Dreg every 3) and the path-length penalty (Greg every
+#: 2, with a running mean kept in the step's state): phases that skip steps and step state must resume exactly.
+LAZY_TRAIN = ["-m", "ganforge", "train", "r3gan", "-O", "width=8", "-O", "group_width=8", "--batch-size", "8",
+              "--steps", str(STEPS), "--checkpoint-every", "1", "--log-every", "1", "--sample-every", "4",
+              "--device", "cpu", "--seed", "7", "--name", "run", "--ema", "0.9",
+              "-S", "reg_interval=3", "-S", "pl_weight=1", "-S", "pl_interval=2"]
 TIMING_FIELDS = {"img_per_s"}
 WRITE_DELAY_S = 0.03
-COMPARED = ("step", "networks", "optimizers", "rng", "batches", "hooks")
+COMPARED = ("step", "networks", "optimizers", "update", "rng", "batches", "hooks")
 
 
 def environment(delay: bool) -> dict:
@@ -235,5 +241,21 @@ def test_twenty_kill_resume_trials_of_a_run_that_rolls_back(tmp_path, digit_cach
     report = kill_resume_trials(tmp_path, trials=20, seed=2027, in_process=False, train=ROLLBACK_TRAIN)
     print("kill/resume trials with rollbacks:", {key: value for key, value in report.items() if key != "events"})
     assert [r["rollback"] for r in rollbacks_of(tmp_path / "reference" / "run")] == [1, 2]
+    assert report["differed"] == 0, report["events"]
+    assert report["mid_write_kills"] >= 5, report["events"]
+
+
+def test_killed_and_resumed_runs_with_lazy_phases_end_exactly_like_an_uninterrupted_one(tmp_path, digit_cache_env):
+    report = kill_resume_trials(tmp_path, trials=2, seed=5, in_process=True, train=LAZY_TRAIN)
+    records = metrics_without_timing(tmp_path / "reference" / "run")
+    assert sum("d_reg_r1" in r for r in records) == 4 and sum("g_reg_path_length" in r for r in records) == 6
+    assert report["differed"] == 0, report["events"]
+    assert report["kills"] >= 1, report["events"]
+
+
+@pytest.mark.slow
+def test_twenty_kill_resume_trials_of_a_run_with_lazy_phases(tmp_path, digit_cache_env):
+    report = kill_resume_trials(tmp_path, trials=20, seed=2028, in_process=False, train=LAZY_TRAIN)
+    print("kill/resume trials with lazy phases:", {key: value for key, value in report.items() if key != "events"})
     assert report["differed"] == 0, report["events"]
     assert report["mid_write_kills"] >= 5, report["events"]

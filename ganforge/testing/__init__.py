@@ -1,4 +1,4 @@
-"""The conformance kit: checks that an architecture or loss plugin keeps ganforge's contract.
+"""The conformance kit: checks that an architecture, loss or step plugin keeps ganforge's contract.
 
 Plugin authors call it from their own pytest suite::
 
@@ -9,6 +9,9 @@ Plugin authors call it from their own pytest suite::
 
     def test_my_loss():
         check_loss(MyLoss)
+
+    def test_my_step():
+        check_step(MyStep)  # trains a tiny dcgan with it; arch= picks another architecture
 
 Every check raises ``ConformanceError`` (an ``AssertionError``) whose message says what
 is wrong. ``quick_check`` runs a fast subset and returns the failure as one line; it is
@@ -26,6 +29,7 @@ from .architecture import (
 from .common import ConformanceError
 from .loss import check_loss
 from .quick import quick_check
+from .step import check_step, spec_for
 from .training import check_training_steps
 
 __all__ = [
@@ -37,6 +41,8 @@ __all__ = [
     "check_loss",
     "check_outputs",
     "check_state_dict_round_trip",
+    "check_step",
     "check_training_steps",
+    "spec_for",
     "quick_check",
 ]

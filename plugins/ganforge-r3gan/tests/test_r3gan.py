@@ -120,3 +120,29 @@ def _equal(a, b) -> bool:
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
     return a == b
+
+
+@pytest.mark.parametrize("precision,compile", [("bf16", "none"), ("fp32", "networks"), ("bf16", "networks")])
+@pytest.mark.parametrize("lazy", [False, True], ids=["penalties-in-D-loss", "lazy-phases"])
+def test_penalties_run_eagerly_with_compile_and_bf16(precision, compile, lazy):
+    """torch.compile has no double backward: the phases that take one run the networks uncompiled,
+    the others compiled; bf16 autocast covers every phase."""
+    from ganforge.training.assemble import build_run, resolve_config
+    from ganforge.training.driver import RunDriver
+
+    step_options = {"reg_interval": 2, "pl_weight": 1.0, "pl_interval": 2} if lazy else {}
+    config, plugins = resolve_config({"arch": "r3gan", **FAST, "precision": precision, "compile": compile,
+                                      "step_options": step_options})
+    driver = RunDriver(build_run(config, plugins), run_dir=None)
+    before = {name: [p.detach().clone() for p in m.parameters()] for name, m in driver.run.networks.items()}
+    values = [driver.update(driver.batches, step) for step in range(2)]
+    assert all(torch.isfinite(v) for step in values for v in step.values())
+    assert ("d_reg_r1" in values[0]) == lazy and ("d_r1" in values[0]) == (not lazy)
+    for name, module in driver.run.networks.items():
+        assert any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters())), name
+    runners = driver.update.runners
+    compiled = compile != "none"
+    for phase in driver.run.phases:
+        for name in ("G", "D"):
+            eager = runners[phase.name].net(name) is driver.run.networks[name]
+            assert eager == (phase.double_backward or not compiled), (phase.name, name)

@@ -32,7 +32,7 @@ _REAL, _FAKE, _D_BATCH = "real", "fake", "d_batch"
 class R3GANStep(Step):
     description = "R3GAN: RpGAN + R1 + R2 (lazy every -S reg_interval), optional path-length penalty on G"
     options = {
-        "gamma": Option(0.1, min=0.0, help="weight of R1 + R2 (each gamma / 2); 0 turns both off"),
+        "gamma": Option(1.0, min=0.0, help="weight of R1 + R2 (each gamma / 2); 0 turns both off"),
         "reg_interval": Option(1, min=1, help="R1 + R2 every N iterations in a phase of their own (lazy "
                                               "regularisation); 1: in D's main loss, as the paper does"),
         "pl_weight": Option(0.0, min=0.0, help="weight of StyleGAN2's path-length penalty on G; 0 is off"),
