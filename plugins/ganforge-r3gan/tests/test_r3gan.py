@@ -95,7 +95,7 @@ def test_lazy_phases_log_their_own_metrics_and_rescale_adam(tmp_path):
     assert all("d_r1" not in r and r["d_loss"] > 0 for r in records)  # R1/R2 only in the lazy phase
     state = torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=True)
     group = state["optimizers"]["D"]["param_groups"][0]
-    assert group["lr"] == pytest.approx(2e-4 * 2 / 3) and group["betas"][1] == pytest.approx(0.99 ** (2 / 3))
+    assert group["lr"] == pytest.approx(1e-3 * 2 / 3) and group["betas"][1] == pytest.approx(0.99 ** (2 / 3))
     assert state["update"]["step_state"]["pl_mean"] > 0
 
 

@@ -99,8 +99,9 @@ class R3GAN(Architecture):
         "expansion": Option(2, min=1, max=8, help="how much each block widens its channels"),
         "group_width": Option(16, min=1, help="channels per group of the 3x3 grouped convolution"),
     }
-    defaults = {"loss": "rpgan", "step": "r3gan", "g_optim": {"lr": 2e-4, "betas": (0.0, 0.99)},
-                "d_optim": {"lr": 2e-4, "betas": (0.0, 0.99)}}
+    #: lr 1e-3: on the embedded digits, 1,300 steps reach FID-digits 73 at 1e-3 against 216 at 2e-4 (README).
+    defaults = {"loss": "rpgan", "step": "r3gan", "g_optim": {"lr": 1e-3, "betas": (0.0, 0.99)},
+                "d_optim": {"lr": 1e-3, "betas": (0.0, 0.99)}}
 
     def validate(self, spec: ModelSpec) -> None:
         super().validate(spec)
