@@ -68,3 +68,34 @@ def check_network_shapes(generator: torch.nn.Module, discriminators: Sequence[to
     finally:
         for net, mode in zip(networks, modes):
             net.train(mode)
+
+
+def check_translator_shapes(generator: torch.nn.Module, discriminators: Sequence[torch.nn.Module], spec: ModelSpec,
+                            device: torch.device, where: str) -> None:
+    """The image-to-image contract: ``generator(condition)`` returns images of the target shape and
+    each ``discriminator(images, condition)`` a tensor with one row per image (logits, or a map of
+    them as PatchGAN's); one tiny forward pass in eval mode, as ``check_network_shapes``."""
+    n = 2
+    networks = [generator, *discriminators]
+    modes = [net.training for net in networks]
+    for net in networks:
+        net.eval()
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
+            condition = torch.rand(n, *spec.condition_shape, device=device) * 2 - 1
+            images = generator(condition)
+            expect_images(images, (n, *spec.image_shape), "the generator", check_values=False)
+            for discriminator in discriminators:
+                logits = discriminator(images, condition)
+                if not isinstance(logits, torch.Tensor) or logits.dim() < 1 or logits.shape[0] != n:
+                    got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+                    raise ContractError(f"the discriminator returned {got} for {n} image pairs; it must return a "
+                                        f"tensor with one row per pair ({n}, ...)")
+    except ContractError as exc:
+        raise ContractError(f"{where}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the plugin's networks failed on a valid input
+        raise InvalidPluginError(f"{where}: a forward pass on {n} condition images of shape {spec.condition_shape} "
+                                 f"raised {type(exc).__name__}: {exc}") from exc
+    finally:
+        for net, mode in zip(networks, modes):
+            net.train(mode)

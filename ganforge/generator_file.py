@@ -13,7 +13,7 @@ from torch import nn
 
 from . import __version__, registry
 from .errors import GanforgeError
-from .interfaces import ModelSpec
+from .interfaces import NOISE, ModelSpec
 from .files import atomic_write
 from .options import resolve_options, with_legacy_values
 from .plugin_calls import build_generator
@@ -24,10 +24,16 @@ GENERATOR_FILE = "generator.safetensors"
 
 @dataclass
 class GeneratorInfo:
+    """What an exported generator file records: enough to rebuild the network and to know what it
+    takes (``generator_input``: latents and labels, or condition images of ``spec.condition_shape``).
+    Files written before a field existed read it as its legacy value (``LEGACY``)."""
+
     arch: str
     spec: ModelSpec
     latent_prior: str
     class_names: Optional[list[str]]
+    generator_input: str = NOISE
+    network: str = "G"  # the architecture's name for it
 
     def to_metadata(self) -> dict[str, str]:
         return {
@@ -41,17 +47,28 @@ class GeneratorInfo:
             "num_classes": json.dumps(self.spec.num_classes),
             "class_names": json.dumps(self.class_names),
             "latent_prior": self.latent_prior,
+            "generator_input": self.generator_input,
+            "network": self.network,
+            "condition_shape": json.dumps(None if self.spec.condition_shape is None else list(self.spec.condition_shape)),
         }
 
     @classmethod
     def from_metadata(cls, meta: dict[str, str]) -> "GeneratorInfo":
+        meta = {**LEGACY, **meta}
+        condition_shape = json.loads(meta["condition_shape"])
         spec = ModelSpec(
             image_shape=tuple(json.loads(meta["image_shape"])),
             latent_dim=int(meta["latent_dim"]),
             num_classes=json.loads(meta["num_classes"]),
             options=json.loads(meta["arch_options"]),
+            condition_shape=None if condition_shape is None else tuple(condition_shape),
         )
-        return cls(meta["arch"], spec, meta["latent_prior"], json.loads(meta["class_names"]))
+        return cls(meta["arch"], spec, meta["latent_prior"], json.loads(meta["class_names"]), meta["generator_input"],
+                   meta["network"])
+
+
+#: The metadata of files written before these fields existed (ganforge 0.1: noise-to-image generators named G).
+LEGACY = {"generator_input": NOISE, "network": "G", "condition_shape": "null"}
 
 
 def export_generator(generator: nn.Module, info: GeneratorInfo, path: Path) -> Path:
@@ -85,7 +102,7 @@ def load_generator(path: Path, device: torch.device) -> tuple[nn.Module, Generat
     options = resolve_options(loaded.obj.options, with_legacy_values(loaded.obj.options, info.spec.options, owner),
                               owner)
     info.spec = dataclasses.replace(info.spec, options=options)
-    generator = build_generator(loaded.obj, info.spec, loaded.found.where)
+    generator = build_generator(loaded.obj, info.spec, loaded.found.where, info.network)
     generator.load_state_dict(load_file(str(file)))
     return generator.to(device).eval(), info
 

@@ -48,6 +48,8 @@ class ModelSpec:
     latent_dim: int
     num_classes: Optional[int] = None  # None for an unconditional run
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: Paired data: the shape of the condition images an image-to-image generator takes; else None.
+    condition_shape: Optional[tuple[int, int, int]] = None
 
     @property
     def channels(self) -> int:
@@ -57,6 +59,11 @@ class ModelSpec:
     def image_size(self) -> int:
         return self.image_shape[1]
 
+
+#: What a step's output generator takes: latents (``G(z, labels)``) or the batch's condition images
+#: (``G(condition)``, an image-to-image generator trained on paired data).
+NOISE, CONDITION = "noise", "condition"
+GENERATOR_INPUTS = (NOISE, CONDITION)
 
 #: The roles a named network plays: which of ``--g-*`` / ``--d-*`` optimizer settings it takes,
 #: and which learning rates a health-monitor remedy lowers.
@@ -264,8 +271,9 @@ class StepSpec:
 
 
 class Batch(dict):
-    """A batch of real data as named fields: ``images`` (``(N, C, H, W)`` in [-1, 1]) and
-    ``labels`` (long ``(N,)``, or None for unlabelled data); datasets may add fields."""
+    """A batch of real data as named fields: ``images`` (``(N, C, H, W)`` in [-1, 1]), ``labels``
+    (long ``(N,)``, or None for unlabelled data) and, for paired data, ``condition`` (each image's
+    condition image, in [-1, 1]: what an image-to-image generator sees)."""
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -330,8 +338,11 @@ class Step(abc.ABC):
     #: The networks the step trains: name -> role (GENERATOR or DISCRIMINATOR). The role picks the
     #: optimizer settings a network takes by default (``--g-*`` or ``--d-*``).
     networks: ClassVar[Mapping[str, str]] = {"G": GENERATOR, "D": DISCRIMINATOR}
-    #: The generator that is sampled, evaluated and exported: ``output(z, labels)`` makes images.
+    #: The generator that is sampled, evaluated and exported.
     output: ClassVar[str] = "G"
+    #: What ``output`` takes: NOISE (``output(z, labels)``) or CONDITION (``output(condition)``, an
+    #: image-to-image generator; the run then needs paired data, whose batches carry ``condition``).
+    generator_input: ClassVar[str] = NOISE
     #: Step options (``-S key=value``), declared as architecture options are.
     options: ClassVar[Mapping[str, Any]] = {}
     #: Training defaults this step wants (TrainConfig field names).
@@ -431,6 +442,9 @@ def _check_step_networks(step: Step, where: str) -> None:
     bad = {n: r for n, r in networks.items() if r not in ROLES}
     if bad:
         raise InvalidPluginError(f"{where}: each network's role must be {_or_list(ROLES)}, got {bad}")
+    if step.generator_input not in GENERATOR_INPUTS:
+        raise InvalidPluginError(f"{where}: generator_input must be {_or_list(GENERATOR_INPUTS)}, "
+                                 f"got {step.generator_input!r}")
     if networks.get(step.output) != GENERATOR:
         raise InvalidPluginError(f"{where}: output must name one of its generators "
                                  f"({', '.join(n for n, r in networks.items() if r == GENERATOR) or 'none'}), "

@@ -37,6 +37,10 @@ CASES = {
     # Batch norm in G (the fused block) and in D, synchronised; the G update draws its own noise.
     "sync_bn": {"arch": "dcgan", "arch_options": {"ngf": 4, "ndf": 4, "d_batchnorm": True}, "sync_bn": True,
                 "reuse_fake": False, **SGD},
+    # A step plugin with a lazy phase (ganforge-r3gan: RpGAN, R1 + R2 every 2 steps, a double backward
+    # through the DDP-wrapped D) and no batch norm.
+    "r3gan_lazy": {"arch": "r3gan", "arch_options": {"width": 8, "group_width": 8},
+                   "step_options": {"reg_interval": 2}, **SGD},
     # The same without --sync-bn: each process normalises with its own half-batch statistics.
     "local_bn": {"arch": "dcgan", "arch_options": {"ngf": 4, "ndf": 4, "d_batchnorm": True}, "reuse_fake": False,
                  **SGD},
@@ -89,7 +93,7 @@ def one_process(name: str) -> dict:
         torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("name", ["mlp", "sync_bn"])
+@pytest.mark.parametrize("name", ["mlp", "sync_bn", "r3gan_lazy"])
 def test_two_processes_update_like_one_process_on_the_concatenated_batch(two_process_results, name):
     ranks = [torch.load(two_process_results / f"{name}-rank{r}.pt", weights_only=True) for r in (0, 1)]
     single = one_process(name)

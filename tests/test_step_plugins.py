@@ -184,3 +184,30 @@ class Roles(Bad):
         registry.load("step", "bad")
     with pytest.raises(InvalidPluginError, match="role must be generator or discriminator"):
         registry.load("step", "roles")
+
+
+def test_optim_sets_one_named_networks_optimizer_over_its_roles(tmp_path):
+    from ganforge.training.command_line import train_command
+
+    driver = driver_for({**TINY, "d_lr": 5e-4, "network_optim": {"D": {"optimizer": "sgd", "momentum": "0.5"}}})
+    d, g = driver.run.d_optimizer, driver.run.g_optimizer
+    assert isinstance(d, torch.optim.SGD) and d.param_groups[0]["momentum"] == 0.5
+    assert d.param_groups[0]["lr"] == 5e-4  # the role's setting where the network sets none
+    assert isinstance(g, torch.optim.Adam)
+    command = train_command(driver.run.config)
+    assert "--optim D.optimizer=sgd" in command and "--optim D.momentum=0.5" in command
+    result = CliRunner().invoke(app, ["train", "dcgan", "--optim", "G.lr=3e-3", "--steps", "1", "--batch-size", "4",
+                                      "-O", "ngf=4", "-O", "ndf=4", "--device", "cpu", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    config = json.loads((Path(result.stdout.strip().splitlines()[-1]) / "config.json").read_text())
+    assert config["network_optim"] == {"G": {"lr": 3e-3}}
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--optim", "G_AB.lr=1e-4"], "--optim names network(s) G_AB, but step 'alternating' trains G, D"),
+    (["--optim", "D.lr=-1"], "--optim D.lr must be positive"),
+    (["--optim", "D.speed=2"], "D.speed is no optimizer setting"),
+    (["--optim", "lr=2"], "--optim takes NETWORK.SETTING=VALUE"),
+])
+def test_bad_optim_values_are_one_line(tmp_path, args, expected):
+    assert expected in one_line_refusal(args, tmp_path)

@@ -47,7 +47,7 @@ def plugins(
     check: bool = typer.Option(False, "--check", help="Like --load, and run the conformance kit's quick checks."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as a JSON list instead of a table."),
 ) -> None:
-    """List architecture and loss plugins: name, distribution, version and status.
+    """List architecture, loss and step plugins: name, distribution, version and status.
 
     Without options nothing is imported (status "not loaded", exit code 0). With --load or
     --check the exit code is 1 when any plugin fails to load or to pass the checks.

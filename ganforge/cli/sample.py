@@ -13,7 +13,10 @@ from ..errors import GanforgeError
 def sample(
     source: Path = typer.Argument(..., help="A run directory or a generator.safetensors file."),
     n: int = typer.Option(64, "--n", help="Number of images."),
-    out: Path = typer.Option(Path("samples.png"), help="PNG file to write the grid to."),
+    out: Optional[Path] = typer.Option(None, help="PNG file to write the grid to (default samples.png); with --input, "
+                                       "the directory to write one PNG per input image to."),
+    input_path: Optional[Path] = typer.Option(None, "--input", help="Image-to-image generators: an image file or a folder "
+                                         "of images to translate (resized and centre-cropped to what it takes)."),
     label: Optional[int] = typer.Option(None, help="Class label to draw (conditional generators only)."),
     seed: int = typer.Option(0, help="Random seed for z."),
     interpolate: bool = typer.Option(False, help="A latent walk from seed to seed+1 instead of random draws."),
@@ -21,20 +24,39 @@ def sample(
     best: bool = typer.Option(False, "--best", help="Sample the run's best generator (generator-best.safetensors, "
                               "kept by --eval-every) instead of its latest."),
 ) -> None:
-    """Write a grid of generated images. Example: ganforge sample runs/cgan-... --label 8"""
+    """Write a grid of generated images (ganforge sample runs/cgan-... --label 8), or translate images with
+    an image-to-image generator (ganforge sample runs/pix2pix-... --input photos/ --out translated/)."""
     if n <= 0:
         raise GanforgeError(f"--n must be positive, got {n}")
-    if out.suffix.lower() != ".png":
+    if input_path is not None:
+        if out is None or out.suffix.lower() == ".png":
+            raise GanforgeError("--input writes one PNG per input image: give --out DIRECTORY")
+        if not input_path.exists():
+            raise GanforgeError(f"--input {input_path}: no such file or directory")
+    out = Path("samples.png") if out is None else out
+    if input_path is None and out.suffix.lower() != ".png":
         raise GanforgeError(f"--out must name a .png file, got '{out}'")
     import torch
 
     from ..devices import resolve_device
     from ..generator_file import load_generator
     from ..images import save_grid
+    from ..interfaces import CONDITION
     from ..training.rundir import best_generator
 
     dev = resolve_device(device)
     generator, info = load_generator(best_generator(source) if best else source, dev)
+    if (info.generator_input == CONDITION) != (input_path is not None):
+        raise GanforgeError(f"the '{info.arch}' generator translates condition images: pass --input IMAGE_OR_FOLDER "
+                            f"--out DIRECTORY" if input_path is None else
+                            f"--input: the '{info.arch}' generator makes images from noise and takes no input images")
+    if input_path is not None:
+        from ..translate import translate_files
+
+        written = translate_files(generator, info, input_path, out, dev)
+        typer.echo(f"wrote {len(written)} translated image(s) to {out}", err=True)
+        typer.echo(str(out))
+        return
     labels = _labels(label, n, info, dev)
     z = _latents(n, info, seed, interpolate, dev)
     with torch.no_grad():

@@ -15,8 +15,8 @@ import typer
 
 from ..errors import GanforgeError
 from ..training.command_line import negative_flag, optimizer_flag
-from ..training.config import (ARCH_OPTIONS, OPTIMIZERS, OPTIONS, OPTIMIZER_KEYS, STEP_OPTIONS, OptimizerSettings,
-                               OPTIONS_BY_NAME)
+from ..training.config import (ARCH_OPTIONS, NETWORK_OPTIM, OPTIMIZERS, OPTIONS, OPTIMIZER_KEYS, STEP_OPTIONS,
+                               OptimizerSettings, OPTIONS_BY_NAME)
 from .arguments import ValuedOption, by_flag
 
 _OPTIMIZER_FLAGS = {
@@ -133,6 +133,14 @@ def _parse_key_values(values: dict) -> None:
     for name in (ARCH_OPTIONS, STEP_OPTIONS):
         if values.get(name):
             values[name] = _key_values(values[name], OPTIONS_BY_NAME[name].flag_name)
+    if values.get(NETWORK_OPTIM):
+        tables: dict = {}
+        for key, value in _key_values(values[NETWORK_OPTIM], "--optim").items():
+            network, dot, setting = key.partition(".")
+            if not dot or not network or not setting:
+                raise GanforgeError(f"--optim takes NETWORK.SETTING=VALUE (e.g. G_AB.lr=1e-4), got '{key}={value}'")
+            tables.setdefault(network, {})[setting] = value
+        values[NETWORK_OPTIM] = tables
 
 
 def _key_values(items: List[str], flag: str) -> dict:
@@ -186,6 +194,9 @@ def _signature() -> inspect.Signature:
         if option.name in (ARCH_OPTIONS, STEP_OPTIONS):
             short = "-O" if option.name == ARCH_OPTIONS else "-S"
             params.append(_parameter(option.name, list, [option.flag_name, short], option.help))
+            continue
+        if option.name == NETWORK_OPTIM:
+            params.append(_parameter(option.name, list, [option.flag_name], option.help))
             continue
         help = option.help
         if option.default is not None and option.kind is not bool:

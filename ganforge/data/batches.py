@@ -11,7 +11,8 @@ from .dataset import ImageData, to_model_range
 
 
 class InMemoryBatches:
-    """Endless shuffled batches of [-1, 1] images (and labels), reshuffled each epoch.
+    """Endless shuffled batches of [-1, 1] images (and labels, and condition images for paired
+    data), reshuffled each epoch.
 
     The uint8 images move to ``device`` once; each batch is one index and one convert.
     Incomplete final batches are dropped so batch norm always sees ``batch_size`` samples.
@@ -28,6 +29,7 @@ class InMemoryBatches:
             )
         self.images = data.images.to(device)
         self.labels = None if data.labels is None else data.labels.to(device)
+        self.conditions = None if data.conditions is None else data.conditions.to(device)
         self.batch_size = batch_size
         index, parts = part
         if batch_size % parts or not 0 <= index < parts:
@@ -46,7 +48,8 @@ class InMemoryBatches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, Optional[torch.Tensor]]]:
         return self
 
-    def __next__(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def __next__(self) -> tuple[torch.Tensor, ...]:
+        """(images, labels), and for paired data (images, labels, conditions), all in [-1, 1]."""
         if self.position == self.batches_per_epoch:
             self.epoch += 1
             self.position = 0
@@ -58,7 +61,9 @@ class InMemoryBatches:
         self.position += 1
         x = to_model_range(self.images[idx])
         y = None if self.labels is None else self.labels[idx]
-        return x, y
+        if self.conditions is None:
+            return x, y
+        return x, y, to_model_range(self.conditions[idx])
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "position": self.position, "order": self._order.cpu(),

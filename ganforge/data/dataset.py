@@ -16,6 +16,20 @@ class ImageData:
     class_names: Optional[list[str]]
     name: str
     skipped: int = 0  # files that could not be read (folder datasets)
+    #: Paired data: each image's condition image (what an image-to-image generator sees), uint8
+    #: (N, C', H, W) at the images' size; None for unpaired data.
+    conditions: Optional[torch.Tensor] = None
+
+    @property
+    def paired(self) -> bool:
+        return self.conditions is not None
+
+    @property
+    def condition_shape(self) -> Optional[tuple[int, int, int]]:
+        if self.conditions is None:
+            return None
+        c, h, w = self.conditions.shape[1:]
+        return int(c), int(h), int(w)
 
     @property
     def num_classes(self) -> Optional[int]:
@@ -33,12 +47,17 @@ class ImageData:
         """Square images of ``size`` pixels (antialiased bilinear); unchanged if already so."""
         if self.images.shape[-2:] == (size, size):
             return self
-        resized = []
-        for chunk in self.images.split(1024):
-            x = F.interpolate(chunk.float(), size=(size, size), mode="bilinear",
-                              antialias=True, align_corners=False)
-            resized.append(x.round().clamp(0, 255).to(torch.uint8))
-        return ImageData(torch.cat(resized), self.labels, self.class_names, self.name, self.skipped)
+        conditions = None if self.conditions is None else _resized(self.conditions, size)
+        return ImageData(_resized(self.images, size), self.labels, self.class_names, self.name, self.skipped,
+                         conditions)
+
+
+def _resized(images: torch.Tensor, size: int) -> torch.Tensor:
+    resized = []
+    for chunk in images.split(1024):
+        x = F.interpolate(chunk.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        resized.append(x.round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(resized)
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:

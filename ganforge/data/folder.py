@@ -17,8 +17,6 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 def load_image_folder(root: str, channels: Optional[int], size: int) -> ImageData:
     """Every readable image under ``root``, resized and centre-cropped to ``size`` pixels."""
-    from PIL import Image
-
     base = Path(root)
     if not base.is_dir():
         raise GanforgeError(f"data directory not found: {base} (pass --data-root DIR)")
@@ -38,18 +36,38 @@ def load_image_folder(root: str, channels: Optional[int], size: int) -> ImageDat
                f"--image-size {size} ({len(files):,} image files in {base})", "--image-size")
     arrays, labels, skipped = [], [], 0
     for path, label in files:
-        try:
-            with Image.open(path) as im:
-                arrays.append(np.asarray(_center_square(im.convert(mode), size)))
-            labels.append(label)
-        except Exception:  # noqa: BLE001 - PIL raises OSError, DecompressionBombError, SyntaxError,
-            skipped += 1  # EOFError... on malformed files: every unreadable file is skipped and counted
+        array = read_image(path, mode, size)
+        if array is None:
+            skipped += 1
+            continue
+        arrays.append(array)
+        labels.append(label)
     if not arrays:
         raise GanforgeError(f"none of the {len(files)} image files in {base} could be read")
-    stacked = torch.from_numpy(np.stack(arrays))
-    images = stacked[:, None] if stacked.ndim == 3 else stacked.permute(0, 3, 1, 2)
     label_tensor = torch.tensor(labels, dtype=torch.int64) if class_names else None
-    return ImageData(images.contiguous(), label_tensor, class_names, f"folder:{base}", skipped)
+    return ImageData(stack_images(arrays), label_tensor, class_names, f"folder:{base}", skipped)
+
+
+def read_image(path: Path, mode: str, size: int) -> Optional[np.ndarray]:
+    """One image file as an (H, W[, C]) uint8 array, resized and centre-cropped; None when unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(_center_square(im.convert(mode), size))
+    except Exception:  # noqa: BLE001 - PIL raises OSError, DecompressionBombError, SyntaxError,
+        return None  # EOFError... on malformed files: every unreadable file is skipped and counted
+
+
+def stack_images(arrays: list[np.ndarray]) -> torch.Tensor:
+    """Arrays of ``read_image`` as one uint8 (N, C, H, W) tensor."""
+    stacked = torch.from_numpy(np.stack(arrays))
+    return (stacked[:, None] if stacked.ndim == 3 else stacked.permute(0, 3, 1, 2)).contiguous()
+
+
+def image_files(directory: Path) -> list[Path]:
+    """The image files directly in ``directory``, sorted."""
+    return sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def _image_files(directory: Path) -> list[Path]:

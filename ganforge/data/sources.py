@@ -13,6 +13,7 @@ import torch
 from ..errors import GanforgeError
 from .dataset import ImageData
 from .folder import load_image_folder
+from .paired import FOLDER_PAIRS, PAIRED_DIGITS, load_folder_pairs, paired_digits
 from .torchvision_files import load_cifar10, load_mnist_like
 from ..memory import check_fits, resize_bytes
 
@@ -73,13 +74,19 @@ DEFAULT_FOLDER_SIZE = 64
 
 
 def load_dataset(name: str, root: str, image_size: Optional[int], channels: Optional[int]) -> ImageData:
-    """Load a dataset by name; ``folder`` reads ``root``. Resize when ``image_size`` is given."""
+    """Load a dataset by name; ``folder`` and ``folder-pairs`` read ``root``. Resize when
+    ``image_size`` is given. The paired digit tasks (``paired.PAIRED_DIGITS``) are the embedded
+    digits with a condition image each."""
     if name == FOLDER:
         return load_image_folder(root, channels, image_size or DEFAULT_FOLDER_SIZE)
+    if name == FOLDER_PAIRS:
+        return load_folder_pairs(root, channels, image_size or DEFAULT_FOLDER_SIZE)
+    if name in PAIRED_DIGITS:
+        return _paired_digits(name, root, image_size, channels)
     if name not in DATASETS:
         import difflib
 
-        names = [*DATASETS, FOLDER]
+        names = [*DATASETS, FOLDER, *PAIRED_DIGITS, FOLDER_PAIRS]
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise GanforgeError(f"unknown dataset '{name}'{hint} (available: {', '.join(names)})")
@@ -91,3 +98,9 @@ def load_dataset(name: str, root: str, image_size: Optional[int], channels: Opti
         check_fits(resize_bytes(n, c, image_size, h * w),
                    f"--image-size {image_size} ({n:,} images of {c}x{image_size}x{image_size})", "--image-size")
     return data.resized(image_size)
+
+
+def _paired_digits(name: str, root: str, image_size: Optional[int], channels: Optional[int]) -> ImageData:
+    """The corruption is made at the digits' own 28x28, then both images are resized together."""
+    data = paired_digits(name, load_mnist_5k(root, channels))
+    return data if image_size is None else data.resized(image_size)

@@ -17,4 +17,6 @@ def seeded_subset(data: ImageData, n: int, seed: int, batch_size: int) -> ImageD
         raise GanforgeError(f"--subset {n} is smaller than one batch (--batch-size {batch_size})")
     chosen = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n].sort().values
     labels = None if data.labels is None else data.labels[chosen]
-    return ImageData(data.images[chosen], labels, data.class_names, f"{data.name} (subset of {n})", data.skipped)
+    conditions = None if data.conditions is None else data.conditions[chosen]
+    return ImageData(data.images[chosen], labels, data.class_names, f"{data.name} (subset of {n})", data.skipped,
+                     conditions)

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 from .architecture import ANY_SIZE_PROBES, check_architecture, shapes_to_check
 from .loss import check_loss
+from .step import check_step
 
 
 def quick_check(kind: str, obj: Any) -> Optional[str]:
@@ -19,6 +20,8 @@ def quick_check(kind: str, obj: Any) -> Optional[str]:
                                train_steps=1)
         elif kind == "loss":
             check_loss(obj, batch_size=4)
+        elif kind == "step":
+            check_step(obj, steps=1)  # on a tiny dcgan: its networks must be G and D
         else:
             return f"unknown plugin kind {kind!r}"
     except Exception as exc:  # noqa: BLE001 - any failure is the plugin's, reported in one line

@@ -12,19 +12,20 @@ from typing import Any, Mapping, Optional
 import torch
 from torch import nn
 
-from ..contract import check_network_shapes
+from ..contract import check_network_shapes, check_translator_shapes
 from ..data import ImageData, load_dataset
+from ..data.paired import FOLDER_PAIRS, PAIRED_DIGITS
 from ..data.subset import seeded_subset
 from ..devices import resolve_device
 from ..errors import GanforgeError
 from ..generator_file import GeneratorInfo
-from ..interfaces import DISCRIMINATOR, GENERATOR, Architecture, Loss, ModelSpec, Phase, Step, StepSpec
+from ..interfaces import CONDITION, DISCRIMINATOR, GENERATOR, NOISE, Architecture, Loss, ModelSpec, Phase, Step, StepSpec
 from ..options import resolve_options
 from ..plugin_calls import build_networks, call_plugin, validate_spec
 from ..memory import check_fits, network_memory_guard
 from .monitor_options import validate_monitoring_spec
-from .config import (COMMAND_LINE, OPTIMIZER_RECORDS, OptimizerSettings, TrainConfig, plugin_defaults, read_toml,
-                     validate)
+from .config import (COMMAND_LINE, OPTIMIZER_RECORDS, OptimizerSettings, TrainConfig, network_settings,
+                     plugin_defaults, read_toml, validate)
 from .optim import make_optimizer
 from .phases import checked_phases, lazy_ratio
 from .plugins import RunPlugins, load_plugins
@@ -72,7 +73,8 @@ class Run:
     def generator_info(self) -> GeneratorInfo:
         """What an exported generator file records about this run's generator."""
         return GeneratorInfo(self.config.arch, self.spec, self.config.latent_prior,
-                             self.data.class_names if self.spec.num_classes else None)
+                             self.data.class_names if self.spec.num_classes else None, self.step.generator_input,
+                             self.step.output)
 
     @property
     def total_steps(self) -> int:
@@ -106,6 +108,7 @@ def resolve_config(values: Mapping[str, Any], config_file: Optional[Path] = None
     config.arch_options = resolve_arch_options(plugins.arch, config.arch_options, config.arch)
     config.step_options = resolve_options(plugins.step_fn.options, config.step_options, f"step '{config.step}'")
     validate(config)
+    network_optimizer_settings(config, plugins.step_fn.networks, f"step '{config.step}'")
     return config, plugins
 
 
@@ -143,9 +146,16 @@ def _check_networks_fit(architecture: Architecture, spec: ModelSpec, settings: M
                "the architecture's width options (-O) or --latent-dim")
 
 
-def network_optimizer_settings(config: TrainConfig, roles: Mapping[str, str]) -> dict[str, OptimizerSettings]:
-    """Each network's optimizer settings: ``--g-*`` for the generators, ``--d-*`` for the discriminators."""
-    return {name: config.g_optim if role == GENERATOR else config.d_optim for name, role in roles.items()}
+def network_optimizer_settings(config: TrainConfig, roles: Mapping[str, str], step_name: str = "the step"
+                               ) -> dict[str, OptimizerSettings]:
+    """Each network's optimizer settings: ``--g-*`` for the generators, ``--d-*`` for the discriminators,
+    and a network's own ``--optim NAME.KEY=VALUE`` on top."""
+    unknown = sorted(set(config.network_optim) - set(roles))
+    if unknown:
+        raise GanforgeError(f"--optim names network(s) {', '.join(unknown)}, but {step_name} trains "
+                            f"{', '.join(roles)}")
+    return {name: network_settings(config, name, config.g_optim if role == GENERATOR else config.d_optim)
+            for name, role in roles.items()}
 
 
 def step_spec(config: TrainConfig, num_classes: Optional[int], batch_size: Optional[int] = None) -> StepSpec:
@@ -157,6 +167,17 @@ def step_phases(step: Step, spec: StepSpec, where: str) -> tuple[Phase, ...]:
     """The step's checked phases for this run (its ``validate`` hook first)."""
     call_plugin(where, "validate", step.validate, spec)
     return checked_phases(call_plugin(where, "phases", step.phases, spec), step.networks, where)
+
+
+def check_paired(step: Step, data: ImageData, config: TrainConfig) -> None:
+    """An image-to-image step needs condition images; a noise-to-image step has no use for them."""
+    if step.generator_input == CONDITION and not data.paired:
+        raise GanforgeError(f"step '{config.step}' trains an image-to-image generator and needs paired data "
+                            f"(--dataset {', '.join(PAIRED_DIGITS)} or {FOLDER_PAIRS}); '{data.name}' has no "
+                            f"condition images")
+    if step.generator_input == NOISE and data.paired:
+        raise GanforgeError(f"'{data.name}' is paired data (condition -> image), but step '{config.step}' makes "
+                            f"images from noise; train an image-to-image step (e.g. ganforge train pix2pix)")
 
 
 def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData] = None,
@@ -177,11 +198,13 @@ def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData
             f"architecture '{config.arch}' is conditional and needs a labelled dataset; "
             f"'{data.name}' has no labels (for a folder, put each class in its own sub-directory)"
         )
+    check_paired(step, data, config)
     spec = ModelSpec(
         image_shape=data.image_shape,
         latent_dim=config.latent_dim,
         num_classes=data.num_classes if architecture.conditional else None,
         options=resolve_arch_options(architecture, config.arch_options, config.arch),
+        condition_shape=data.condition_shape,
     )
     if config.compile == "cudagraphs" and device.type != "cuda":
         raise GanforgeError(f"--compile cudagraphs needs a CUDA device, not {device}; use --compile networks")
@@ -190,7 +213,7 @@ def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData
     validate_monitoring_spec(config, spec.num_classes, data.class_names)
     stepping = step_spec(config, spec.num_classes)
     phases = step_phases(step, stepping, plugins.step.found.where)
-    settings = network_optimizer_settings(config, step.networks)
+    settings = network_optimizer_settings(config, step.networks, f"step '{config.step}'")
     _check_networks_fit(architecture, spec, settings, config, where)
     torch.manual_seed(config.seed)
     with network_memory_guard(f"building the networks of '{config.arch}'",
@@ -198,8 +221,9 @@ def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData
         built = build_networks(architecture, spec, where)
         memory_format = torch.channels_last if config.channels_last else torch.preserve_format
         networks = {name: built[name].to(device, memory_format=memory_format) for name in step.networks}
-    check_network_shapes(networks[step.output], [networks[n] for n, role in step.networks.items()
-                                                 if role == DISCRIMINATOR], spec, device, where)
+    discriminators = [networks[n] for n, role in step.networks.items() if role == DISCRIMINATOR]
+    check = check_translator_shapes if step.generator_input == CONDITION else check_network_shapes
+    check(networks[step.output], discriminators, spec, device, where)
     optimizers = {name: make_optimizer(settings[name], module.parameters(), lazy_ratio(phases, name))
                   for name, module in networks.items()}
     return Run(config=config, plugins=plugins, data=data, spec=spec, device=device, networks=networks,

@@ -14,7 +14,7 @@ import dataclasses
 import shlex
 from typing import Any, Sequence
 
-from .config import ARCH_OPTIONS, OPTIMIZER_KEYS, STEP_OPTIONS, OPTIONS, Option, OptimizerSettings, TrainConfig
+from .config import ARCH_OPTIONS, NETWORK_OPTIM, OPTIMIZER_KEYS, STEP_OPTIONS, OPTIONS, Option, OptimizerSettings, TrainConfig
 
 #: Options that say where a run is written, not what it trains (``arch`` is the command's argument).
 NOT_FLAGS = ("arch", "runs_dir", "run_name")
@@ -55,6 +55,11 @@ def option_flags(option: Option, value: Any, default: Any) -> list[str]:
         return [word for suffix, setting in OPTIMIZER_KEYS.items()
                 if getattr(value, setting) != getattr(default, setting)
                 for word in _setting(optimizer_flag(net, suffix), getattr(value, setting))]
+    if option.name == NETWORK_OPTIM:
+        flags = {setting: suffix for suffix, setting in OPTIMIZER_KEYS.items()}
+        return [word for network, table in value.items() for setting, item in table.items()
+                if default.get(network, {}).get(setting) != item
+                for word in (option.flag_name, f"{network}.{flags[setting]}={_text(item)}")]
     if option.name in (ARCH_OPTIONS, STEP_OPTIONS):
         return [word for key, item in value.items() if key not in default or default[key] != item
                 for word in (option.flag_name, f"{key}={_text(item)}")]

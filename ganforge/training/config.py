@@ -101,6 +101,8 @@ class Option:
 
 ARCH_OPTIONS = "arch_options"  # kind: a mapping of architecture options (-O key=value)
 STEP_OPTIONS = "step_options"  # kind: a mapping of step options (-S key=value)
+NETWORK_OPTIM = "network_optim"  # kind: network name -> its optimizer settings (--optim NAME.KEY=VALUE)
+NETWORK_TABLES = "network tables"  # the kind of NETWORK_OPTIM
 
 OPTIONS: tuple[Option, ...] = (
     Option("arch", str, "dcgan", "Architecture plugin, e.g. gan, dcgan, cgan (see `ganforge plugins`)."),
@@ -133,6 +135,9 @@ OPTIONS: tuple[Option, ...] = (
            choices=AUGMENT_CHOICES),
     Option(ARCH_OPTIONS, dict, {}, "Architecture option KEY=VALUE (repeatable), e.g. -O ngf=64.",
            flag="--arch-option"),
+    Option(NETWORK_OPTIM, NETWORK_TABLES, {}, "One named network's optimizer setting, NAME.KEY=VALUE (repeatable), "
+           "e.g. --optim G_AB.lr=1e-4 or --optim D.optimizer=sgd; a network without one takes --g-* or --d-* by its role.",
+           flag="--optim"),
     Option(STEP_OPTIONS, dict, {}, "Step option KEY=VALUE (repeatable), e.g. -S r1_gamma=0.1.", flag="--step-option"),
     Option("reuse_fake", bool, True, "The generator update reuses the last discriminator update's fake "
            "images (one generator forward fewer per iteration, as the plain PyTorch DCGAN script does)."),
@@ -258,6 +263,8 @@ def coerce(option: Option, value: Any, source: str, current: Any = None) -> Any:
     kind = option.kind
     if kind is OptimizerSettings:
         return _coerce_optimizer(value, option.name, source, current or option.default)
+    if kind == NETWORK_TABLES:
+        return _coerce_network_tables(value, option.name, source, current or {})
     if kind is dict:
         if not isinstance(value, Mapping):
             raise GanforgeError(f"{where} must be a table of KEY = VALUE, got {value!r}")
@@ -327,6 +334,33 @@ def _coerce_optimizer(value: Any, name: str, source: str, current: OptimizerSett
     return current.replace(**changes)
 
 
+def _coerce_network_tables(value: Any, name: str, source: str, current: Mapping[str, Any]) -> dict[str, dict]:
+    """``{network: {setting: value}}`` with each setting checked (``optimizer`` or ``name``, ``lr``...),
+    merged over ``current``; the networks' names are checked against the step when the run is built."""
+    where = _label(name, source)
+    if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+        raise GanforgeError(f"{where} must be a table of networks, each a table like {{lr = 1e-4}}, got {value!r}")
+    merged = {str(k): dict(v) for k, v in current.items()}
+    for network, table in value.items():
+        for key, item in table.items():
+            setting = OPTIMIZER_KEYS.get(key, key)
+            if setting not in OPTIMIZER_KINDS:
+                raise GanforgeError(f"{where}: {network}.{key} is no optimizer setting (settings: "
+                                    f"{', '.join(OPTIMIZER_KEYS)})")
+            merged.setdefault(str(network), {})[setting] = _coerce_setting(setting, item, f"{name}.{network}.{key}",
+                                                                           source)
+    return merged
+
+
+def network_settings(config: Any, name: str, role_settings: OptimizerSettings) -> OptimizerSettings:
+    """The optimizer settings of network ``name``: its role's (``--g-*``/``--d-*``) with its own
+    ``--optim NAME.KEY=VALUE`` on top."""
+    own = config.network_optim.get(name, {})
+    settings = role_settings.replace(**{k: tuple(v) if k == "betas" else v for k, v in own.items()})
+    check_optimizer(settings, f"--optim {name}." if own else None)
+    return settings
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """The training options of a TOML file: top-level keys, or a ``[train]`` table."""
     if sys.version_info >= (3, 11):
@@ -358,6 +392,28 @@ def plugin_defaults(defaults: Mapping[str, Any], where: str) -> dict[str, Any]:
     return dict(defaults)
 
 
+def check_optimizer(settings: OptimizerSettings, flag: Optional[str]) -> None:
+    """One optimizer's settings, named in errors by ``flag`` + setting (``--g-lr``, ``--optim G_AB.lr``)."""
+    if flag is None:
+        return
+    name = lambda setting: f"{flag}{setting}" if flag.startswith("--optim") else f"{flag}{setting.replace('_', '-')}"
+    if settings.name not in OPTIMIZERS:
+        raise GanforgeError(f"{name('optimizer')} must be one of {', '.join(OPTIMIZERS)}, got '{settings.name}'")
+    if not settings.lr > 0:
+        raise GanforgeError(f"{name('lr')} must be positive, got {settings.lr}")
+    if not settings.lr <= MAX_RATE or not settings.weight_decay <= MAX_RATE:
+        raise GanforgeError(f"{name('lr')} and {name('weight_decay')} must be at most {MAX_RATE:g} "
+                            f"(got {settings.lr:g} and {settings.weight_decay:g})")
+    if not settings.momentum < 1:
+        raise GanforgeError(f"{name('momentum')} must be below 1, got {settings.momentum:g}")
+    if not all(0 <= b < 1 for b in settings.betas):
+        raise GanforgeError(f"{name('betas')} values must be in [0, 1), got {settings.betas}")
+    if settings.momentum < 0 or settings.weight_decay < 0:
+        raise GanforgeError(f"{name('momentum')} and {name('weight_decay')} must not be negative")
+    if settings.nesterov and not settings.momentum > 0:
+        raise GanforgeError(f"{name('nesterov')} needs a positive {name('momentum')}")
+
+
 def validate(config: Any) -> None:
     """Reject combinations no run can use, before anything is written (single values were
     checked by ``coerce`` as they were set)."""
@@ -375,22 +431,7 @@ def validate(config: Any) -> None:
             raise GanforgeError(f"--{net}-steps must be at most {MAX_UPDATES_PER_ITERATION} updates per iteration, "
                                 f"got {updates}")
     for net in NETWORKS:
-        settings: OptimizerSettings = getattr(config, f"{net}_optim")
-        if settings.name not in OPTIMIZERS:
-            raise GanforgeError(f"--{net}-optimizer must be one of {', '.join(OPTIMIZERS)}, got '{settings.name}'")
-        if not settings.lr > 0:
-            raise GanforgeError(f"--{net}-lr must be positive, got {settings.lr}")
-        if not settings.lr <= MAX_RATE or not settings.weight_decay <= MAX_RATE:
-            raise GanforgeError(f"--{net}-lr and --{net}-weight-decay must be at most {MAX_RATE:g} "
-                                f"(got {settings.lr:g} and {settings.weight_decay:g})")
-        if not settings.momentum < 1:
-            raise GanforgeError(f"--{net}-momentum must be below 1, got {settings.momentum:g}")
-        if not all(0 <= b < 1 for b in settings.betas):
-            raise GanforgeError(f"--{net}-betas values must be in [0, 1), got {settings.betas}")
-        if settings.momentum < 0 or settings.weight_decay < 0:
-            raise GanforgeError(f"--{net}-momentum and --{net}-weight-decay must not be negative")
-        if settings.nesterov and not settings.momentum > 0:
-            raise GanforgeError(f"--{net}-nesterov needs a positive --{net}-momentum")
+        check_optimizer(getattr(config, f"{net}_optim"), f"--{net}-")
     if config.keep_checkpoints < 0:
         raise GanforgeError(f"--keep-checkpoints must be 0 (keep all) or more, got {config.keep_checkpoints}")
     if not -2 ** 63 <= config.seed < 2 ** 63 - 1:

@@ -20,6 +20,7 @@ import torch
 
 from ..data.dataset import to_model_range
 from ..generator_file import sample_latent
+from ..interfaces import NOISE
 from . import health_checks as rules
 from .checkpoint import untouched_rng
 from .driver import Hook, RunDriver
@@ -72,6 +73,8 @@ class HealthMonitor(Hook):
     def on_start(self, driver: RunDriver) -> None:
         run = driver.run
         self.d_loss_at_chance = getattr(run.loss, "discriminator_loss_at_chance", None)
+        if run.step.generator_input != NOISE:
+            self.diversity_every = None  # sample diversity from noise: not for an image-to-image generator
         if self.diversity_every:
             rng = torch.Generator().manual_seed(run.config.seed + 2)  # its own stream, not training's
             spec = run.spec

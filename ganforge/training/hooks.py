@@ -7,7 +7,9 @@ from typing import Optional
 
 import torch
 
+from ..data.dataset import to_model_range
 from ..generator_file import GENERATOR_FILE, export_generator, sample_latent
+from ..interfaces import CONDITION
 from ..images import save_grid
 from .checkpoint import save_checkpoint
 from .driver import Hook, PeriodicHook, RunDriver
@@ -21,6 +23,7 @@ GRID_SAMPLES = 64
 GRID_COLUMNS = 8
 GRID_CLASS_COLUMNS = 10
 GRID_MAX_CLASS_ROWS = 16
+GRID_PAIRS = 10  # image-to-image: condition, output and target of this many pairs
 
 
 class MetricsFile(Hook):
@@ -79,17 +82,24 @@ class ProgressBar(Hook):
 
 
 class SampleGrids(PeriodicHook):
-    """A grid from fixed noise every ``every`` steps and at the end (conditional: a row per label)."""
+    """A grid from fixed noise every ``every`` steps and at the end (conditional: a row per label;
+    an image-to-image generator: fixed condition images, its outputs and the targets, row by row)."""
 
     def __init__(self, every: int):
         super().__init__(every)
-        self.z = self.labels = None
+        self.z = self.labels = self.conditions = self.targets = None
         self.columns = GRID_COLUMNS
 
     def on_start(self, driver: RunDriver) -> None:
         run = driver.run
         c, spec = run.config, run.spec
         rng = torch.Generator().manual_seed(c.seed + 1)
+        if run.step.generator_input == CONDITION:
+            pick = torch.randperm(len(run.data), generator=rng)[:GRID_PAIRS]
+            self.conditions = to_model_range(run.data.conditions[pick]).to(run.device)
+            self.targets = to_model_range(run.data.images[pick]).to(run.device)
+            self.columns = len(pick)
+            return
         if spec.num_classes:
             rows = min(spec.num_classes, GRID_MAX_CLASS_ROWS)
             self.labels = torch.arange(rows).repeat_interleave(GRID_CLASS_COLUMNS).to(run.device)
@@ -101,7 +111,10 @@ class SampleGrids(PeriodicHook):
         G = driver.output_generator
         G.eval()
         with torch.no_grad():
-            images = G(self.z, self.labels)
+            if self.conditions is None:
+                images = G(self.z, self.labels)
+            else:  # three rows: what G sees, what it makes, what it should make
+                images = torch.cat([self.conditions, G(self.conditions).float(), self.targets])
         G.train()
         return save_grid(images, driver.run_dir / SAMPLES_DIR / f"step-{driver.step:06d}.png", self.columns)
 

@@ -11,8 +11,9 @@ _LOSS_LABELS = {"d_loss": "D", "g_loss": "G"}
 
 
 def _summary(metrics: dict) -> str:
-    text = "".join(f"{_LOSS_LABELS.get(key, key[:-len('_loss')])} {value:.3f}  " for key, value in metrics.items()
-                   if key.endswith("_loss") and isinstance(value, (int, float)))
+    losses = sorted((key not in _LOSS_LABELS, key, value) for key, value in metrics.items()
+                    if key.endswith("_loss") and isinstance(value, (int, float)))  # D, G, then the others by name
+    text = "".join(f"{_LOSS_LABELS.get(key, key[:-len('_loss')])} {value:.3f}  " for _, key, value in losses)
     if "d_acc_real" in metrics:
         text += f"acc real {metrics['d_acc_real']:.2f} fake {metrics['d_acc_fake']:.2f}  "
     return text + f"{metrics['img_per_s']:.0f} img/s"

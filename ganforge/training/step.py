@@ -106,9 +106,12 @@ class UpdateStep:
 
     # -- services the phase contexts share ---------------------------------------------------
     def next_batch(self) -> Batch:
-        images, labels = next(self.batches)
-        return Batch(images=images.contiguous(memory_format=self.memory_format),
-                     labels=labels if self.spec.num_classes else None)
+        images, labels, *paired = next(self.batches)
+        batch = Batch(images=images.contiguous(memory_format=self.memory_format),
+                      labels=labels if self.spec.num_classes else None)
+        if paired:
+            batch["condition"] = paired[0].contiguous(memory_format=self.memory_format)
+        return batch
 
     def latent(self, n: int) -> torch.Tensor:
         c = self.spec.config
