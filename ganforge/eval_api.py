@@ -41,12 +41,18 @@ def evaluate(source: Union[str, Path], *, metrics: Optional[str] = None, n: int 
     from .evaluation.repeats import interval_method, over_seeds
     from .evaluation.report import report_path
     from .generator_file import load_generator
+    from .interfaces import CONDITION
     from .training.rundir import best_generator
 
     dev = resolve_device(device)
     generator, info = load_generator(best_generator(source) if best else source, dev)
     run_dir = source if source.is_dir() else None
-    if names == ["inception"]:
+    if info.generator_input == CONDITION:
+        if metrics is not None:
+            raise GanforgeError("--metrics: an image-to-image generator is measured by PSNR, SSIM, L1 and, on the "
+                                "digits, FID-digits of its translations; leave --metrics out")
+        measure, chosen = _translation_measure(generator, info, run_dir, n, dev)
+    elif names == ["inception"]:
         from .evaluation.report import inception_report
 
         measure, chosen = (lambda s: inception_report(generator, info, run_dir, n, s, dev)), names
@@ -57,6 +63,15 @@ def evaluate(source: Union[str, Path], *, metrics: Optional[str] = None, n: int 
     if write:
         write_report(report_path(source, best), report)
     return report
+
+
+def _translation_measure(generator, info, run_dir, n, dev):
+    from .evaluation.report import run_dataset, untrained_generator
+    from .evaluation.translation import translation_report
+
+    config = run_dataset(run_dir)
+    return (lambda seed: translation_report(generator, info, config, n, seed, dev,
+                                            lambda: untrained_generator(info, seed, dev))), ["psnr", "ssim", "l1"]
 
 
 def _digit_measure(generator, info, run_dir, names, explicit, n, dev, verbose):

@@ -15,8 +15,13 @@ def seeded_subset(data: ImageData, n: int, seed: int, batch_size: int) -> ImageD
         raise GanforgeError(f"--subset {n} is more than the {len(data)} images of dataset '{data.name}'")
     if n < batch_size:
         raise GanforgeError(f"--subset {n} is smaller than one batch (--batch-size {batch_size})")
-    chosen = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    chosen = chosen_indices(len(data), n, seed)
     labels = None if data.labels is None else data.labels[chosen]
     conditions = None if data.conditions is None else data.conditions[chosen]
     return ImageData(data.images[chosen], labels, data.class_names, f"{data.name} (subset of {n})", data.skipped,
                      conditions)
+
+
+def chosen_indices(total: int, n: int, seed: int) -> torch.Tensor:
+    """The sorted indices of the ``n`` of ``total`` images ``seeded_subset`` keeps for ``seed``."""
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values

@@ -73,7 +73,7 @@ def untrained_generator(info, seed: int, device: torch.device) -> torch.nn.Modul
     loaded = registry.load("architecture", info.arch)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        generator = build_generator(loaded.obj, info.spec, loaded.found.where)  # a failure names the plugin
+        generator = build_generator(loaded.obj, info.spec, loaded.found.where, info.network)  # failures name it
     return generator.to(device).eval()
 
 
@@ -143,6 +143,9 @@ _ROWS = [
     ("recall", "recall", "higher is better"),
     ("class_coverage", "class coverage", f"ln 10 = {math.log(10):.3f} is uniform"),
     ("label_accuracy", "label accuracy", "higher is better"),
+    ("psnr", "PSNR (dB)", "higher is better"),
+    ("ssim", "SSIM", "higher is better"),
+    ("l1", "L1 to target", "lower is better"),
     ("fid_inception", "FID (Inception)", "lower is better"),
     ("kid_inception", "KID (Inception)", "lower is better"),
     ("inception_score", "Inception score", "higher is better"),

@@ -3,10 +3,11 @@ architecture (by default the built-in ``dcgan``, tiny) for a few iterations thro
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping, Optional
 
 from .. import registry
-from ..interfaces import Architecture, ModelSpec
+from ..interfaces import CONDITION, Architecture, ModelSpec
 from .common import as_instance, conformance_check, fail, isolated, make_spec, resolved_options
 from .training import check_training_steps
 
@@ -25,16 +26,20 @@ def check_step(step: Any, arch: Any = "dcgan", *, arch_options: Optional[Mapping
     step = as_instance("step", step)
     arch = _architecture(arch)
     options = dict(TINY_DCGAN) if arch_options is None and type(arch).__name__ == "DCGAN" else dict(arch_options or {})
-    spec = spec_for(arch, image_shape, options=options)
+    spec = spec_for(arch, image_shape, options=options,
+                    condition_shape=image_shape if step.generator_input == CONDITION else None)
     with isolated():
         check_training_steps(arch, spec, steps=steps, batch_size=batch_size, loss=loss, seed=seed, step=step,
                              step_options=dict(step_options or {}))
 
 
 def spec_for(arch: Any, image_shape: tuple[int, int, int] = (1, 28, 28), latent_dim: int = 8,
-             options: Optional[Mapping[str, Any]] = None) -> ModelSpec:
-    """A ModelSpec for ``arch`` (an Architecture instance) with its options resolved as ``-O`` values are."""
-    return make_spec(arch, image_shape, latent_dim, resolved_options(arch, options))
+             options: Optional[Mapping[str, Any]] = None,
+             condition_shape: Optional[tuple[int, int, int]] = None) -> ModelSpec:
+    """A ModelSpec for ``arch`` (an Architecture instance) with its options resolved as ``-O`` values are
+    (``condition_shape``: the condition images of an image-to-image architecture)."""
+    spec = make_spec(arch, image_shape, latent_dim, resolved_options(arch, options))
+    return dataclasses.replace(spec, condition_shape=condition_shape)
 
 
 def _architecture(arch: Any) -> Architecture:

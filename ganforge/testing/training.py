@@ -8,7 +8,7 @@ from typing import Any, Optional
 import torch
 
 from ..data import ImageData, InMemoryBatches
-from ..interfaces import Architecture, Loss, ModelSpec, StepSpec
+from ..interfaces import CONDITION, Architecture, Loss, ModelSpec, StepSpec
 from ..options import resolve_options
 from ..training.config import TrainConfig
 from ..training.optim import make_optimizer
@@ -42,8 +42,9 @@ def check_training_steps(arch: Architecture, spec: ModelSpec, *, steps: int = 2,
                                        networks[name].parameters(), lazy_ratio(phases, name))
                   for name, role in step.networks.items()}
     update = UpdateStep(step, stepping, phases, networks, optimizers, loss, torch.device("cpu"))
-    batches = InMemoryBatches(_random_data(spec, batch_size * step.real_batches_per_iteration(stepping), seed),
-                              batch_size, torch.device("cpu"), torch.Generator().manual_seed(seed))
+    data = _random_data(spec, batch_size * step.real_batches_per_iteration(stepping), seed,
+                        paired=step.generator_input == CONDITION)
+    batches = InMemoryBatches(data, batch_size, torch.device("cpu"), torch.Generator().manual_seed(seed))
     before = {name: [p.detach().clone() for p in m.parameters()] for name, m in networks.items()}
     for index in range(steps):
         values = update(batches, index)
@@ -82,9 +83,15 @@ def _tiny_config(arch: Architecture, loss: Loss, loss_name: str, step: Any, spec
     return config
 
 
-def _random_data(spec: ModelSpec, n: int, seed: int) -> ImageData:
+def _random_data(spec: ModelSpec, n: int, seed: int, paired: bool = False) -> ImageData:
     rng = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (max(n, 1) * 2, *spec.image_shape), generator=rng, dtype=torch.uint8)
     classes = spec.num_classes
+    conditions = None
+    if paired:
+        if spec.condition_shape is None:
+            fail("training", "the step translates condition images: give the spec a condition_shape")
+        conditions = torch.randint(0, 256, (len(images), *spec.condition_shape), generator=rng, dtype=torch.uint8)
     return ImageData(images=images, labels=torch.arange(len(images)) % classes if classes else None,
-                     class_names=[str(i) for i in range(classes)] if classes else None, name="conformance-random")
+                     class_names=[str(i) for i in range(classes)] if classes else None, name="conformance-random",
+                     conditions=conditions)
