@@ -40,6 +40,12 @@ LAZY_TRAIN = ["-m", "ganforge", "train", "r3gan", "-O", "width=8", "-O", "group_
               "--steps", str(STEPS), "--checkpoint-every", "1", "--log-every", "1", "--sample-every", "4",
               "--device", "cpu", "--seed", "7", "--name", "run", "--ema", "0.9",
               "-S", "reg_interval=3", "-S", "pl_weight=1", "-S", "pl_interval=2"]
+#: The ganforge-cyclegan package: two generators and two discriminators, two batches per step, on paired
+#: digits whose pairs it never uses; the exported generator is the averaged G_AB.
+TWO_PAIRS_TRAIN = ["-m", "ganforge", "train", "cyclegan", "--dataset", "mnist-5k-invert", "--subset", "64",
+                   "-O", "ngf=4", "-O", "ndf=4", "-O", "blocks=1", "--batch-size", "4",
+                   "--steps", str(STEPS), "--checkpoint-every", "1", "--log-every", "1", "--sample-every", "4",
+                   "--device", "cpu", "--seed", "7", "--name", "run", "--ema", "0.9"]
 TIMING_FIELDS = {"img_per_s"}
 WRITE_DELAY_S = 0.03
 COMPARED = ("step", "networks", "optimizers", "update", "rng", "batches", "hooks")
@@ -257,5 +263,19 @@ def test_killed_and_resumed_runs_with_lazy_phases_end_exactly_like_an_uninterrup
 def test_twenty_kill_resume_trials_of_a_run_with_lazy_phases(tmp_path, digit_cache_env):
     report = kill_resume_trials(tmp_path, trials=20, seed=2028, in_process=False, train=LAZY_TRAIN)
     print("kill/resume trials with lazy phases:", {key: value for key, value in report.items() if key != "events"})
+    assert report["differed"] == 0, report["events"]
+    assert report["mid_write_kills"] >= 5, report["events"]
+
+
+def test_killed_and_resumed_runs_of_two_generators_and_two_discriminators_end_exactly(tmp_path):
+    report = kill_resume_trials(tmp_path, trials=2, seed=6, in_process=True, train=TWO_PAIRS_TRAIN)
+    assert report["differed"] == 0, report["events"]
+    assert report["kills"] >= 1, report["events"]
+
+
+@pytest.mark.slow
+def test_twenty_kill_resume_trials_of_two_generators_and_two_discriminators(tmp_path):
+    report = kill_resume_trials(tmp_path, trials=20, seed=2029, in_process=False, train=TWO_PAIRS_TRAIN)
+    print("kill/resume trials with two G and two D:", {k: v for k, v in report.items() if k != "events"})
     assert report["differed"] == 0, report["events"]
     assert report["mid_write_kills"] >= 5, report["events"]

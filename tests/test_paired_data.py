@@ -23,7 +23,8 @@ def test_each_digit_task_pairs_every_digit_with_a_fixed_corruption(name):
     again = load_dataset(name, "data", None, None)
     plain = load_dataset("mnist-5k", "data", None, None)
     assert data.paired and data.condition_shape == data.image_shape == (1, 28, 28) and len(data) == 5000
-    assert torch.equal(data.images, plain.images) and torch.equal(data.labels, plain.labels)
+    digits = data.conditions if name in ("mnist-5k-invert", "mnist-5k-thicken") else data.images  # restyled targets
+    assert torch.equal(digits, plain.images) and torch.equal(data.labels, plain.labels)
     assert torch.equal(data.conditions, again.conditions)  # the same pairs in every run
     assert not torch.equal(data.conditions, data.images)
 
@@ -34,6 +35,13 @@ def test_super_resolution_inputs_are_blocks_of_the_small_digit():
     assert torch.equal(blocks.amax((-1, -2)), blocks.amin((-1, -2)))
     plain = load_dataset("mnist-5k", "data", None, None).images.float()
     torch.testing.assert_close(blocks[..., 0, 0], torch.nn.functional.avg_pool2d(plain, 4), atol=0.5, rtol=0)
+
+
+def test_the_restyled_tasks_target_the_inverted_and_the_thickened_digit():
+    plain = load_dataset("mnist-5k", "data", None, None).images
+    assert torch.equal(load_dataset("mnist-5k-invert", "data", None, None).images, 255 - plain)
+    thick = load_dataset("mnist-5k-thicken", "data", None, None).images
+    assert torch.all(thick >= plain) and thick.float().mean() > 1.5 * plain.float().mean()
 
 
 def test_inpainting_greys_one_square_of_each_digit():

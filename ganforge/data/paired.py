@@ -5,7 +5,10 @@ generator sees). Two sources:
   ``mnist-5k-sr14`` (super-resolution: the digit shrunk to 7x7 or 14x14 by area averaging, then
   enlarged back to 28x28 by nearest neighbour), ``mnist-5k-denoise`` (Gaussian noise of standard
   deviation 0.3 of the range), ``mnist-5k-inpaint`` (a 12x12 square greyed out). The corruption
-  is drawn from a fixed seed, so every run sees the same pairs.
+  is drawn from a fixed seed, so every run sees the same pairs. Two tasks pair each digit with a
+  restyled copy, for image-to-image GANs that learn without pairs (CycleGAN takes the conditions
+  and the targets from unrelated batches) yet can be measured against the true translation:
+  ``mnist-5k-invert`` (255 - x) and ``mnist-5k-thicken`` (strokes dilated by a 3x3 maximum).
 * ``folder-pairs``: ``DATA_ROOT/A`` (conditions) and ``DATA_ROOT/B`` (targets) with the same file
   names (pix2pix's layout); a name in one folder only is refused with one line naming it.
 """
@@ -53,11 +56,20 @@ def grey_square(images: torch.Tensor, generator: torch.Generator, hole: int = HO
     return out
 
 
-DIGIT_TASKS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
+def restyled(style: Callable[[torch.Tensor], torch.Tensor]):
+    """A task whose condition is the digit and whose target is ``style(digit)``: (condition, target)
+    returned the other way round from the corruptions, see ``paired_digits``."""
+    style.restyles = True
+    return style
+
+
+DIGIT_TASKS: dict[str, Callable[..., torch.Tensor]] = {
     "sr7": lambda images, rng: shrink_and_enlarge(images, 7),
     "sr14": lambda images, rng: shrink_and_enlarge(images, 14),
     "denoise": add_noise,
     "inpaint": grey_square,
+    "invert": restyled(lambda images: 255 - images),
+    "thicken": restyled(lambda images: F.max_pool2d(images.float(), 3, stride=1, padding=1).to(torch.uint8)),
 }
 PAIRED_DIGITS = {f"mnist-5k-{task}": task for task in DIGIT_TASKS}
 
@@ -65,6 +77,8 @@ PAIRED_DIGITS = {f"mnist-5k-{task}": task for task in DIGIT_TASKS}
 def paired_digits(name: str, digits: ImageData) -> ImageData:
     """The embedded digits (``digits``) with the conditions of task ``PAIRED_DIGITS[name]``."""
     task = DIGIT_TASKS[PAIRED_DIGITS[name]]
+    if getattr(task, "restyles", False):  # the digit is the condition, its restyled copy the target
+        return ImageData(task(digits.images), digits.labels, digits.class_names, name, conditions=digits.images)
     conditions = task(digits.images, torch.Generator().manual_seed(PAIRS_SEED))
     return ImageData(digits.images, digits.labels, digits.class_names, name, conditions=conditions)
 

@@ -180,12 +180,19 @@ def _cell(row: dict, value, interval_key: str, spread=None) -> str:
 
 
 TABLE_HEADER = ("metric", "generator", "floor (real)", "ceiling (untrained)", "")
+IDENTITY_HEADER = "identity (input)"  # an image-to-image report's baseline: each condition image as its output
 
 
-def metric_rows(report: dict) -> list[tuple[str, str, str, str, str]]:
-    """One row per metric of ``report``: its label, the generator's, floor's and ceiling's cells
-    (``mean ± std [95% interval]`` over several seeds) and a note on what is better."""
-    cols = [report, report.get("floor", {}), report.get("ceiling", {})]
+def table_header(report: dict) -> tuple[str, ...]:
+    """The columns of ``report``'s table (``metric_rows``): an image-to-image report adds the identity's."""
+    return TABLE_HEADER[:4] + ((IDENTITY_HEADER,) if report.get("identity") else ()) + TABLE_HEADER[4:]
+
+
+def metric_rows(report: dict) -> list[tuple[str, ...]]:
+    """One row per metric of ``report``: its label, the generator's, floor's and ceiling's (and the
+    identity's) cells (``mean ± std [95% interval]`` over several seeds) and a note on what is better."""
+    cols = [report, report.get("floor", {}), report.get("ceiling", {})] + ([report["identity"]] if report.get("identity")
+                                                                          else [])
     rows = []
     for key, label, note in _ROWS:
         if key in report:
@@ -209,9 +216,10 @@ def seeds_note(report: dict) -> Optional[str]:
 def format_table(report: dict) -> str:
     """Plain aligned text: one row per metric; generator, floor and ceiling columns; protocol below.
     A report over several seeds shows each number as ``mean ± std [95% interval]``."""
-    rows = [TABLE_HEADER, *metric_rows(report)]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = ["  ".join(cell.ljust(w) if i == 0 or i == 4 else cell.rjust(w)
+    rows = [table_header(report), *metric_rows(report)]
+    last = len(rows[0]) - 1
+    widths = [max(len(r[i]) for r in rows) for i in range(last + 1)]
+    lines = ["  ".join(cell.ljust(w) if i == 0 or i == last else cell.rjust(w)
                        for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
     p = report.get("protocol", {})
     note = seeds_note(report)

@@ -5,14 +5,14 @@ The cells are the ones the text tables print (``evaluation.report``, ``repeat``)
 from __future__ import annotations
 
 from .. import repeat
-from ..evaluation.report import TABLE_HEADER, format_number, metric_rows, seeds_note
+from ..evaluation.report import format_number, metric_rows, seeds_note, table_header
 from .html_parts import paragraph, table
 
 
 def eval_report_table(report: dict) -> str:
     """One row per metric (generator, floor, ceiling) and, over several seeds, what the numbers are."""
     note = seeds_note(report)
-    rows = table(TABLE_HEADER, metric_rows(report), css="results")
+    rows = table(table_header(report), metric_rows(report), css="results")
     return "\n".join([rows, paragraph(note, note=True)]) if note else rows
 
 

@@ -49,3 +49,20 @@ def _architecture(arch: Any) -> Architecture:
         except Exception as exc:  # noqa: BLE001 - named as the check's failure
             fail("step", f"architecture '{arch}': {exc}")
     return as_instance("architecture", arch)
+
+
+def partner_architecture(step: Any) -> Architecture:
+    """An architecture to check ``step`` with when dcgan cannot serve (other networks, or image-to-image):
+    one from the step's own distribution whose defaults name the step."""
+    cls = type(step)
+    for found_step in registry.find("step").all_found():
+        if (found_step.entry_point.module, found_step.entry_point.attr) != (cls.__module__, cls.__qualname__):
+            continue
+        for found in registry.find("architecture").all_found():
+            if found.distribution != found_step.distribution:
+                continue
+            arch = found.load().obj
+            if dict(arch.defaults).get("step") in (found_step.name, found_step.qualified_name):
+                return arch
+    fail("step", f"{cls.__name__} trains {', '.join(step.networks)} ({step.generator_input} input): no architecture "
+                 f"of its distribution names it in its defaults to check it with; call check_step(step, arch)")

@@ -26,7 +26,7 @@ def check_training_steps(arch: Architecture, spec: ModelSpec, *, steps: int = 2,
     ``step``, a Step instance: default the architecture's, else ``alternating``); every loss must stay finite,
     and every parameter must stay finite and change."""
     loss, loss_name = training_loss(arch, loss)
-    step = _default_step(arch) if step is None else step
+    step = default_step(arch) if step is None else step
     config = _tiny_config(arch, loss, loss_name, step, spec, batch_size, seed)
     config.step_options = resolve_options(step.options, step_options or {}, type(step).__name__)
     stepping = StepSpec(config=config, options=dict(config.step_options), num_classes=spec.num_classes,
@@ -61,7 +61,7 @@ def check_training_steps(arch: Architecture, spec: ModelSpec, *, steps: int = 2,
             fail("training", f"{what} weights did not change in {steps} step(s)")
 
 
-def _default_step(arch: Architecture):
+def default_step(arch: Architecture):
     """The architecture's ``defaults["step"]`` (from its own distribution first), else ``alternating``."""
     from .. import registry
     from ..errors import PluginError

@@ -96,7 +96,10 @@ class R3GANStep(Step):
         real, real_logits = F.penalised_logits(seen, real)
         fake, fake_logits = F.penalised_logits(seen, fake)
         r1, r2 = F.gradient_penalty(real_logits, real), F.gradient_penalty(fake_logits, fake)
-        return {"loss": ctx.spec.options["gamma"] / 2 * (r1 + r2), "r1": r1.detach(), "r2": r2.detach()}
+        # + 0 * logits: every weight of D gets a gradient (D's last bias does not move an input gradient),
+        # which DistributedDataParallel waits for with several processes.
+        touch = 0 * (real_logits.sum() + fake_logits.sum())
+        return {"loss": ctx.spec.options["gamma"] / 2 * (r1 + r2) + touch, "r1": r1.detach(), "r2": r2.detach()}
 
     # -- G ---------------------------------------------------------------------------------
     def _generator(self, phase: Phase, ctx: PhaseContext) -> LossResult:
@@ -119,5 +122,6 @@ class R3GANStep(Step):
             else lengths.mean().detach()
         ctx.state["pl_mean"] = mean
         penalty = F.path_length_penalty(lengths, mean)
-        return {"loss": ctx.spec.options["pl_weight"] * penalty, "path_length": lengths.mean().detach(),
+        touch = 0 * images.sum()  # every weight of G gets a gradient, as in Dreg
+        return {"loss": ctx.spec.options["pl_weight"] * penalty + touch, "path_length": lengths.mean().detach(),
                 "pl_penalty": penalty.detach()}
