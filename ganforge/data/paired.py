@@ -72,6 +72,8 @@ DIGIT_TASKS: dict[str, Callable[..., torch.Tensor]] = {
     "thicken": restyled(lambda images: F.max_pool2d(images.float(), 3, stride=1, padding=1).to(torch.uint8)),
 }
 PAIRED_DIGITS = {f"mnist-5k-{task}": task for task in DIGIT_TASKS}
+#: The tasks whose targets are the digits themselves (what the digit classifier of FID-digits knows).
+DIGIT_TARGETS = frozenset(name for name, task in PAIRED_DIGITS.items() if not getattr(DIGIT_TASKS[task], "restyles", False))
 
 
 def paired_digits(name: str, digits: ImageData) -> ImageData:

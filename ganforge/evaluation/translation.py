@@ -1,6 +1,7 @@
 """``ganforge eval`` of an image-to-image generator: its translations of held-out condition images
 against their targets (PSNR, SSIM, L1), and FID-digits of the translations where the targets are
-the digits. Floor: the targets themselves; ceiling: the same architecture untrained; and the
+the digits (the corruption tasks; a restyled target such as an inverted digit is not one). Floor: the
+targets themselves; ceiling: the same architecture untrained; and the
 identity (each condition image taken as its own translation), the number to beat.
 
 Held-out pairs are the pairs the run did not train on: those outside its ``--subset`` (drawn as
@@ -15,6 +16,7 @@ import torch
 
 from ..data import load_dataset
 from ..data.dataset import to_model_range
+from ..data.paired import DIGIT_TARGETS
 from ..data.subset import chosen_indices
 from ..errors import GanforgeError
 from . import image_quality as Q
@@ -68,7 +70,7 @@ def translation_report(generator, info, config: Optional[dict], n: int, seed: in
     report["floor"] = {"psnr": None, "ssim": 1.0, "l1": 0.0}
     report["ceiling"] = quality(translate(untrained(), conditions, device), targets)
     report["identity"] = None if identity is None else quality(identity, targets)
-    if tuple(targets.shape[1:]) == DIGIT_SHAPE and config["dataset"].startswith("mnist"):
+    if tuple(targets.shape[1:]) == DIGIT_SHAPE and config["dataset"] in DIGIT_TARGETS:
         _add_digit_fid(report, outputs, identity, untrained, conditions, device, len(targets), seed,
                        evaluator_factory)
     report["protocol"] = {"pairs": which, "n_pairs": len(targets), "metrics": "psnr, ssim, l1 on [0, 1]; "
