@@ -43,15 +43,15 @@ def run_case(values: dict, parallel=None) -> dict:
 
     class Recording(type(batches)):
         def __next__(self):
-            x, y = original_next(self)
+            x, *rest = original_next(self)  # (images, labels) or, paired, (images, labels, conditions)
             seen.append(x.clone())
-            return x, y
+            return (x, *rest)
 
     batches.__class__ = Recording
     record = driver.run_steps()
-    return {"generator": {k: v.clone() for k, v in run.generator.state_dict().items()},
-            "discriminator": {k: v.clone() for k, v in run.discriminator.state_dict().items()},
-            "record": record, "real": seen}
+    networks = {name: {k: v.clone() for k, v in module.state_dict().items()} for name, module in run.networks.items()}
+    return {"networks": networks, "generator": networks[run.step.output], "record": record, "real": seen,
+            "batches_per_step": run.real_batches_per_iteration}
 
 
 def main(out: str, cases_json: str) -> None:

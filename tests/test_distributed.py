@@ -41,10 +41,19 @@ CASES = {
     # through the DDP-wrapped D) and no batch norm.
     "r3gan_lazy": {"arch": "r3gan", "arch_options": {"width": 8, "group_width": 8},
                    "step_options": {"reg_interval": 2}, **SGD},
+    # Two generators and two discriminators (ganforge-cyclegan, instance norm only), two batches per step.
+    "cyclegan": {"arch": "cyclegan", "dataset": "mnist-5k-invert", "subset": 64,
+                 "arch_options": {"ngf": 4, "ndf": 4, "blocks": 1}, **SGD},
+    # An image-to-image step on paired data (ganforge-pix2pix: batch norm, synchronised).
+    "pix2pix": {"arch": "pix2pix", "dataset": "mnist-5k-sr7", "subset": 64, "arch_options": {"ngf": 4, "ndf": 4},
+                "sync_bn": True, **SGD},
     # The same without --sync-bn: each process normalises with its own half-batch statistics.
     "local_bn": {"arch": "dcgan", "arch_options": {"ngf": 4, "ndf": 4, "d_batchnorm": True}, "reuse_fake": False,
                  **SGD},
 }
+#: pix2pix's U-Net: batch norm synchronised over 2 ranks sums in another order, then SGD at lr 0.1 carries
+#: the rounding on (seen: beyond the float32 default, within 1e-4 relative).
+TOLERANCE = {"pix2pix": {"rtol": 1e-4, "atol": 1e-5}}
 COMMON = {"batch_size": 8, "steps": 2, "log_every": 2, "device": "cpu", "seed": 3}
 TRAIN = ["-m", "ganforge", "train", "dcgan", "-O", "ngf=4", "-O", "ndf=4", "--batch-size", "8",
          "--log-every", "1", "--sample-every", "3", "--checkpoint-every", "2", "--device", "cpu", "--seed", "5"]
@@ -93,21 +102,25 @@ def one_process(name: str) -> dict:
         torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("name", ["mlp", "sync_bn", "r3gan_lazy"])
+@pytest.mark.parametrize("name", ["mlp", "sync_bn", "r3gan_lazy", "cyclegan", "pix2pix"])
 def test_two_processes_update_like_one_process_on_the_concatenated_batch(two_process_results, name):
     ranks = [torch.load(two_process_results / f"{name}-rank{r}.pt", weights_only=True) for r in (0, 1)]
     single = one_process(name)
-    assert len(single["real"]) == COMMON["steps"] * CASES[name].get("d_steps", 1)
+    assert len(single["real"]) == COMMON["steps"] * single["batches_per_step"]
     for i, whole in enumerate(single["real"]):  # the ranks' batches are the halves of the one-process batch
         assert torch.equal(torch.cat([ranks[0]["real"][i], ranks[1]["real"][i]]), whole)
-    for net in ("generator", "discriminator"):
-        for key, value in single[net].items():
+    assert set(single["networks"]) == set(ranks[0]["networks"])
+    for net, state in single["networks"].items():
+        mine, other = ranks[0]["networks"][net], ranks[1]["networks"][net]
+        for key, value in state.items():
             if key.endswith("num_batches_tracked"):
-                assert int(ranks[0][net][key]) == int(value)
+                assert int(mine[key]) == int(value)
                 continue
-            torch.testing.assert_close(ranks[0][net][key], value, msg=f"{net}.{key}")
+            # running statistics: the global batch's sums are added in another order (measured: 5e-5 at most, on means up to 11)
+            tolerance = {"rtol": 1e-4, "atol": 1e-4} if "running_" in key else TOLERANCE.get(name, {})
+            torch.testing.assert_close(mine[key], value, msg=f"{net}.{key}", **tolerance)
             if not key.startswith("running_") and "running_" not in key:
-                assert torch.equal(ranks[0][net][key], ranks[1][net][key]), f"{net}.{key} differs between ranks"
+                assert torch.equal(mine[key], other[key]), f"{net}.{key} differs between ranks"
     for metric in ("d_loss", "g_loss"):  # logged metrics are the average over the ranks
         assert ranks[0]["record"][metric] == ranks[1]["record"][metric]
         assert abs(ranks[0]["record"][metric] - single["record"][metric]) < 1e-5
