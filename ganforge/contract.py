@@ -7,6 +7,7 @@ the conformance kit (``ganforge.testing``).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Sequence
 
 import torch
@@ -43,59 +44,51 @@ def expect_logits(logits: Any, batch_size: int, what: str, check_values: bool = 
         raise ContractError(f"{what} returned non-finite or non-float logits")
 
 
-def check_network_shapes(generator: torch.nn.Module, discriminators: Sequence[torch.nn.Module], spec: ModelSpec,
-                         device: torch.device, where: str) -> None:
-    """One tiny forward pass of the generator and each discriminator in eval mode (no batch-norm
-    statistics touched, the global RNG restored), so a plugin that breaks the contract fails
-    before training, by name."""
-    n = 2
-    labels = torch.arange(n, device=device) % spec.num_classes if spec.num_classes else None
-    networks = [generator, *discriminators]
+@contextlib.contextmanager
+def _probing(networks: Sequence[torch.nn.Module], device: torch.device, where: str, inputs: str):
+    """Networks in eval mode (no batch-norm statistics touched) under a restored global RNG and no
+    gradients; a broken contract or a failing forward pass becomes one error naming ``where``."""
     modes = [net.training for net in networks]
     for net in networks:
         net.eval()
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
-            images = generator(torch.randn(n, spec.latent_dim, device=device), labels)
-            expect_images(images, (n, *spec.image_shape), "the generator", check_values=False)
-            for discriminator in discriminators:
-                expect_logits(discriminator(images, labels), n, "the discriminator", check_values=False)
+            yield
     except ContractError as exc:
         raise ContractError(f"{where}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - the plugin's networks failed on a valid input
-        raise InvalidPluginError(f"{where}: a forward pass on {n} images of shape {spec.image_shape} "
-                                 f"raised {type(exc).__name__}: {exc}") from exc
+        raise InvalidPluginError(f"{where}: a forward pass on {inputs} raised {type(exc).__name__}: {exc}") from exc
     finally:
         for net, mode in zip(networks, modes):
             net.train(mode)
+
+
+def check_network_shapes(generator: torch.nn.Module, discriminators: Sequence[torch.nn.Module], spec: ModelSpec,
+                         device: torch.device, where: str) -> None:
+    """One tiny forward pass of the generator and each discriminator, so a plugin that breaks the
+    contract fails before training, by name."""
+    n = 2
+    labels = torch.arange(n, device=device) % spec.num_classes if spec.num_classes else None
+    with _probing([generator, *discriminators], device, where, f"{n} images of shape {spec.image_shape}"):
+        images = generator(torch.randn(n, spec.latent_dim, device=device), labels)
+        expect_images(images, (n, *spec.image_shape), "the generator", check_values=False)
+        for discriminator in discriminators:
+            expect_logits(discriminator(images, labels), n, "the discriminator", check_values=False)
 
 
 def check_translator_shapes(generator: torch.nn.Module, discriminators: Sequence[torch.nn.Module], spec: ModelSpec,
                             device: torch.device, where: str) -> None:
     """The image-to-image contract: ``generator(condition)`` returns images of the target shape and
     each ``discriminator(images, condition)`` a tensor with one row per image (logits, or a map of
-    them as PatchGAN's); one tiny forward pass in eval mode, as ``check_network_shapes``."""
+    them as PatchGAN's)."""
     n = 2
-    networks = [generator, *discriminators]
-    modes = [net.training for net in networks]
-    for net in networks:
-        net.eval()
-    try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
-            condition = torch.rand(n, *spec.condition_shape, device=device) * 2 - 1
-            images = generator(condition)
-            expect_images(images, (n, *spec.image_shape), "the generator", check_values=False)
-            for discriminator in discriminators:
-                logits = discriminator(images, condition)
-                if not isinstance(logits, torch.Tensor) or logits.dim() < 1 or logits.shape[0] != n:
-                    got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-                    raise ContractError(f"the discriminator returned {got} for {n} image pairs; it must return a "
-                                        f"tensor with one row per pair ({n}, ...)")
-    except ContractError as exc:
-        raise ContractError(f"{where}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - the plugin's networks failed on a valid input
-        raise InvalidPluginError(f"{where}: a forward pass on {n} condition images of shape {spec.condition_shape} "
-                                 f"raised {type(exc).__name__}: {exc}") from exc
-    finally:
-        for net, mode in zip(networks, modes):
-            net.train(mode)
+    with _probing([generator, *discriminators], device, where, f"{n} condition images of shape {spec.condition_shape}"):
+        condition = torch.rand(n, *spec.condition_shape, device=device) * 2 - 1
+        images = generator(condition)
+        expect_images(images, (n, *spec.image_shape), "the generator", check_values=False)
+        for discriminator in discriminators:
+            logits = discriminator(images, condition)
+            if not isinstance(logits, torch.Tensor) or logits.dim() < 1 or logits.shape[0] != n:
+                got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+                raise ContractError(f"the discriminator returned {got} for {n} image pairs; it must return a "
+                                    f"tensor with one row per pair ({n}, ...)")

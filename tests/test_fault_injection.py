@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from ganforge.files import WRITE_DELAY_ENV
+from ganforge.testing import state_differences
 
 STEPS = 12
 TRAIN = ["-m", "ganforge", "train", "dcgan", "-O", "ngf=4", "-O", "ndf=4", "--batch-size", "8",
@@ -171,25 +172,9 @@ def metrics_without_timing(run: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
 
 
-def differences(a, b, where="") -> list[str]:
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        same = isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype \
-            and a.shape == b.shape and torch.equal(a, b)
-        return [] if same else [where]
-    if isinstance(a, dict) and isinstance(b, dict):
-        if set(a) != set(b):
-            return [f"{where} keys"]
-        return [d for k in a for d in differences(a[k], b[k], f"{where}/{k}")]
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        if len(a) != len(b):
-            return [f"{where} length"]
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{where}[{i}]")]
-    return [] if a == b else [where]
-
-
 def compare_runs(reference: Path, resumed: Path) -> list[str]:
     ref, got = load_final(reference), load_final(resumed)
-    found = [d for key in COMPARED for d in differences(ref[key], got[key], key)]
+    found = [d for key in COMPARED for d in state_differences(ref[key], got[key], key)]
     if metrics_without_timing(reference) != metrics_without_timing(resumed):
         found.append("metrics.jsonl")
     return found
@@ -259,14 +244,6 @@ def test_killed_and_resumed_runs_with_lazy_phases_end_exactly_like_an_uninterrup
     assert report["kills"] >= 1, report["events"]
 
 
-@pytest.mark.slow
-def test_twenty_kill_resume_trials_of_a_run_with_lazy_phases(tmp_path, digit_cache_env):
-    report = kill_resume_trials(tmp_path, trials=20, seed=2028, in_process=False, train=LAZY_TRAIN)
-    print("kill/resume trials with lazy phases:", {key: value for key, value in report.items() if key != "events"})
-    assert report["differed"] == 0, report["events"]
-    assert report["mid_write_kills"] >= 5, report["events"]
-
-
 def test_killed_and_resumed_runs_of_two_generators_and_two_discriminators_end_exactly(tmp_path):
     report = kill_resume_trials(tmp_path, trials=2, seed=6, in_process=True, train=TWO_PAIRS_TRAIN)
     assert report["differed"] == 0, report["events"]
@@ -274,8 +251,10 @@ def test_killed_and_resumed_runs_of_two_generators_and_two_discriminators_end_ex
 
 
 @pytest.mark.slow
-def test_twenty_kill_resume_trials_of_two_generators_and_two_discriminators(tmp_path):
-    report = kill_resume_trials(tmp_path, trials=20, seed=2029, in_process=False, train=TWO_PAIRS_TRAIN)
-    print("kill/resume trials with two G and two D:", {k: v for k, v in report.items() if k != "events"})
+@pytest.mark.parametrize("train,seed", [(LAZY_TRAIN, 2028), (TWO_PAIRS_TRAIN, 2029)],
+                         ids=["lazy-phases", "two-generators-two-discriminators"])
+def test_twenty_kill_resume_trials_of_the_plugin_steps(tmp_path, digit_cache_env, train, seed):
+    report = kill_resume_trials(tmp_path, trials=20, seed=seed, in_process=False, train=train)
+    print(f"kill/resume trials of {train[3]}:", {k: v for k, v in report.items() if k != "events"})
     assert report["differed"] == 0, report["events"]
     assert report["mid_write_kills"] >= 5, report["events"]

@@ -29,6 +29,7 @@ from .architecture import (
 from .common import ConformanceError
 from .loss import check_loss
 from .quick import quick_check
+from .state import state_differences
 from .step import check_step, spec_for
 from .training import check_training_steps
 
@@ -44,5 +45,6 @@ __all__ = [
     "check_step",
     "check_training_steps",
     "spec_for",
+    "state_differences",
     "quick_check",
 ]

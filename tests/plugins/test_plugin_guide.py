@@ -4,8 +4,6 @@ from the guide, are pip-installed, pass their own tests, and train through the C
 import importlib.util
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,12 +13,11 @@ from ganforge import registry
 from ganforge.cli.app import app
 from ganforge.training.config import OPTION_NAMES
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "PLUGINS.md"
-FILE_BLOCK = re.compile(r"<!-- file: (?P<path>[^ ]+) -->\n```[a-z]*\n(?P<body>.*?)\n```\n", re.S)
+from guide_package import GUIDE, guide_files as marked_files, install_guide_package
 
 
 def guide_files() -> dict[str, str]:
-    return {m["path"]: m["body"] + "\n" for m in FILE_BLOCK.finditer(GUIDE.read_text(encoding="utf-8"))}
+    return marked_files("file")
 
 
 def test_guide_example_is_a_complete_package():
@@ -41,14 +38,7 @@ def test_guide_lists_every_training_option():
 @pytest.fixture(scope="module")
 def installed_example(tmp_path_factory):
     """Write the guide's files as a project and pip-install it into a private target dir."""
-    root = tmp_path_factory.mktemp("guide")
-    project, target = root / "ganforge-mlp-cgan", root / "site"
-    for rel, body in guide_files().items():
-        (project / rel).parent.mkdir(parents=True, exist_ok=True)
-        (project / rel).write_text(body, encoding="utf-8")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
-                    "--no-index", "--target", str(target), str(project)], check=True)
-    return project, target
+    return install_guide_package(tmp_path_factory.mktemp("guide"), "file", "ganforge-mlp-cgan")
 
 
 @pytest.fixture

@@ -3,35 +3,22 @@ files, taken verbatim, are pip-installed, pass their own tests, and train throug
 
 import importlib.util
 import json
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from guide_package import guide_files, install_guide_package
 from ganforge import registry
 from ganforge.cli.app import app
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "PLUGINS.md"
-STEP_FILE_BLOCK = re.compile(r"<!-- step-file: (?P<path>[^ ]+) -->\n```[a-z]*\n(?P<body>.*?)\n```\n", re.S)
-
-
 def step_guide_files() -> dict[str, str]:
-    return {m["path"]: m["body"] + "\n" for m in STEP_FILE_BLOCK.finditer(GUIDE.read_text(encoding="utf-8"))}
+    return guide_files("step-file")
 
 
 @pytest.fixture(scope="module")
 def installed_step_example(tmp_path_factory):
-    root = tmp_path_factory.mktemp("step-guide")
-    project, target = root / "ganforge-lazy-r1", root / "site"
-    for rel, body in step_guide_files().items():
-        (project / rel).parent.mkdir(parents=True, exist_ok=True)
-        (project / rel).write_text(body, encoding="utf-8")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
-                    "--no-index", "--target", str(target), str(project)], check=True)
-    return project, target
+    return install_guide_package(tmp_path_factory.mktemp("step-guide"), "step-file", "ganforge-lazy-r1")
 
 
 @pytest.fixture

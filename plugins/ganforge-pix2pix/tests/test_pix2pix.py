@@ -9,7 +9,7 @@ import torch
 
 import ganforge
 from ganforge import registry
-from ganforge.testing import check_step
+from ganforge.testing import check_step, state_differences
 from ganforge_pix2pix import functional as F
 from ganforge_pix2pix.arch import Pix2Pix, UNet, halvings
 from ganforge_pix2pix.step import Pix2PixStep
@@ -55,7 +55,7 @@ def test_a_run_on_paired_digits_trains_samples_translates_and_resumes_exactly(tm
     ganforge.resume(halted, steps=4, progress=False)
     a, b = (torch.load(d / "checkpoints" / "latest.pt", weights_only=True) for d in (straight, halted))
     for key in ("networks", "optimizers", "rng"):
-        assert _equal(a[key], b[key]), key
+        assert not state_differences(a[key], b[key], key), key
     records = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
     assert all(r["g_l1"] > 0 and "d_acc_real" in r for r in records)
     grid = Image.open(straight / "samples" / "step-000004.png")
@@ -81,12 +81,3 @@ def test_unpaired_data_and_augment_are_refused_in_one_line(tmp_path):
         assert result.exit_code == 2 and expected in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1 and not any(tmp_path.iterdir())
 
-
-def _equal(a, b) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and set(a) == set(b) and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
-    return a == b

@@ -12,7 +12,7 @@ import ganforge
 from ganforge import registry
 from ganforge.interfaces import ModelSpec
 from ganforge.options import resolve_options
-from ganforge.testing import check_architecture, check_loss, check_training_steps
+from ganforge.testing import check_architecture, check_loss, check_training_steps, state_differences
 from ganforge_r3gan import functional as F
 from ganforge_r3gan.arch import R3GAN
 from ganforge_r3gan.loss import RpGAN
@@ -106,20 +106,11 @@ def test_a_resumed_run_with_lazy_penalties_ends_exactly_like_an_uninterrupted_on
     ganforge.resume(halted, steps=7, progress=False)
     a, b = (torch.load(d / "checkpoints" / "latest.pt", weights_only=True) for d in (straight, halted))
     for key in ("networks", "optimizers", "update", "rng", "hooks"):
-        assert _equal(a[key], b[key]), key
+        assert not state_differences(a[key], b[key], key), key
     drop = lambda d: [{k: v for k, v in json.loads(line).items() if k != "img_per_s"}
                       for line in (d / "metrics.jsonl").read_text().splitlines()]
     assert drop(straight) == drop(halted)
 
-
-def _equal(a, b) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and set(a) == set(b) and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 @pytest.mark.parametrize("precision,compile", [("bf16", "none"), ("fp32", "networks"), ("bf16", "networks")])
