@@ -25,3 +25,26 @@ def install_guide_package(root: Path, marker: str, name: str) -> tuple[Path, Pat
                     "--no-index", "--target", str(target), str(project)], check=True)
     return project, target
 
+
+
+def put_on_path(installed: tuple[Path, Path], monkeypatch) -> Path:
+    """Make an installed guide package importable and discoverable for one test; returns its project."""
+    from ganforge import registry
+
+    project, target = installed
+    monkeypatch.syspath_prepend(str(target))
+    registry.clear_cache()
+    return project
+
+
+def run_package_tests(test_file: Path) -> int:
+    """Run every ``test_*`` function of a guide package's test file; returns how many ran."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"guide_tests_{test_file.stem}", test_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tests = [getattr(module, name) for name in dir(module) if name.startswith("test_")]
+    for test in tests:
+        test()
+    return len(tests)

@@ -1,7 +1,6 @@
 """A plugin written from docs/PLUGINS.md alone: the guide's example files, taken verbatim
 from the guide, are pip-installed, pass their own tests, and train through the CLI."""
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -13,7 +12,7 @@ from ganforge import registry
 from ganforge.cli.app import app
 from ganforge.training.config import OPTION_NAMES
 
-from guide_package import GUIDE, guide_files as marked_files, install_guide_package
+from guide_package import GUIDE, guide_files as marked_files, install_guide_package, put_on_path, run_package_tests
 
 
 def guide_files() -> dict[str, str]:
@@ -43,10 +42,7 @@ def installed_example(tmp_path_factory):
 
 @pytest.fixture
 def on_path(installed_example, monkeypatch):
-    project, target = installed_example
-    monkeypatch.syspath_prepend(str(target))
-    registry.clear_cache()
-    return project
+    return put_on_path(installed_example, monkeypatch)
 
 
 def test_example_is_found_with_its_distribution(on_path):
@@ -55,13 +51,7 @@ def test_example_is_found_with_its_distribution(on_path):
 
 
 def test_example_passes_its_own_tests(on_path):
-    spec = importlib.util.spec_from_file_location("guide_example_tests", on_path / "tests" / "test_mlp_cgan.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    tests = [getattr(module, name) for name in dir(module) if name.startswith("test_")]
-    assert len(tests) == 2
-    for test in tests:
-        test()
+    assert run_package_tests(on_path / "tests" / "test_mlp_cgan.py") == 2
 
 
 def test_example_trains_and_samples_a_label(on_path, tmp_path):

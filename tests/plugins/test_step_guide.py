@@ -1,14 +1,13 @@
 """The step plugin written from docs/PLUGINS.md ("Writing a training step") alone: the guide's
 files, taken verbatim, are pip-installed, pass their own tests, and train through the CLI."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from guide_package import guide_files, install_guide_package
+from guide_package import guide_files, install_guide_package, put_on_path, run_package_tests
 from ganforge import registry
 from ganforge.cli.app import app
 
@@ -23,10 +22,7 @@ def installed_step_example(tmp_path_factory):
 
 @pytest.fixture
 def on_path(installed_step_example, monkeypatch):
-    project, target = installed_step_example
-    monkeypatch.syspath_prepend(str(target))
-    registry.clear_cache()
-    return project
+    return put_on_path(installed_step_example, monkeypatch)
 
 
 def test_the_guide_holds_a_complete_step_package():
@@ -34,13 +30,7 @@ def test_the_guide_holds_a_complete_step_package():
 
 
 def test_the_example_step_passes_its_own_tests(on_path):
-    spec = importlib.util.spec_from_file_location("step_guide_tests", on_path / "tests" / "test_lazy_r1.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    tests = [getattr(module, name) for name in dir(module) if name.startswith("test_")]
-    assert len(tests) == 2
-    for test in tests:
-        test()
+    assert run_package_tests(on_path / "tests" / "test_lazy_r1.py") == 2
 
 
 def test_the_example_step_trains_dcgan_with_its_lazy_phase(on_path, tmp_path):
