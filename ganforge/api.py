@@ -6,7 +6,7 @@ and calls these.
     ganforge.resume(run_dir, steps=4000)
 
 Options are the training options of ``ganforge train --help`` with underscores (see
-``ganforge.training.config.OPTIONS``); the flat optimizer keys (``g_lr``, ``d_betas``...) work too.
+``ganforge.training.setup.config.OPTIONS``); the flat optimizer keys (``g_lr``, ``d_betas``...) work too.
 A mistake raises ``ganforge.errors.GanforgeError`` before anything is written.
 """
 
@@ -50,9 +50,9 @@ def train(arch: Optional[str] = None, *, config_file: Optional[Path] = None, pro
     """Train a new run; returns its directory. ``progress``: None = a live bar on a terminal.
 
     Under torchrun (WORLD_SIZE > 1) every process calls this and trains its share of each batch
-    (see ``ganforge.training.distributed``); rank 0 alone writes the run directory and prints.
+    (see ``ganforge.training.parallel.distributed``); rank 0 alone writes the run directory and prints.
     ``dist_timeout``: seconds a process waits for the others before giving up (default 600)."""
-    from .training.distributed import Parallel
+    from .training.parallel.distributed import Parallel
 
     parallel = Parallel.start(dist_timeout)
     with _labelled_errors(parallel):
@@ -63,7 +63,7 @@ def train(arch: Optional[str] = None, *, config_file: Optional[Path] = None, pro
 
 
 def _train(arch, config_file, progress, verbose, parallel, options) -> Path:
-    from .training.assemble import build_run, resolve_config
+    from .training.setup.assemble import build_run, resolve_config
 
     values = dict(options)
     if arch is not None:
@@ -97,7 +97,7 @@ def _train(arch, config_file, progress, verbose, parallel, options) -> Path:
 
 
 def _new_run_dir(config) -> Path:
-    from .training.rundir import create_run_dir, default_run_name, write_config
+    from .training.loop.rundir import create_run_dir, default_run_name, write_config
 
     run_dir = create_run_dir(config.runs_dir, config.run_name or default_run_name(config.arch))
     try:
@@ -113,7 +113,7 @@ def resume(run_dir: Path, *, progress: Optional[bool] = None, verbose: bool = Tr
     """Continue a run from its last checkpoint. Only options marked resumable (steps, epochs,
     device, log/sample/checkpoint cadence) may change. Under torchrun every process calls this;
     the resume is exact with the number of processes the run had."""
-    from .training.distributed import Parallel
+    from .training.parallel.distributed import Parallel
 
     parallel = Parallel.start(dist_timeout)
     with _labelled_errors(parallel):
@@ -125,12 +125,12 @@ def resume(run_dir: Path, *, progress: Optional[bool] = None, verbose: bool = Tr
 
 def _resume(run_dir: Path, progress, verbose, parallel, overrides) -> Path:
     from .options import with_legacy_values
-    from .training.assemble import build_run
-    from .training.checkpoint import find_checkpoint, verify_checkpoint
-    from .training.config import OPTIONS_BY_NAME, TrainConfig, validate
-    from .training.metrics import truncate_metrics
-    from .training.plugins import load_plugins
-    from .training.rundir import CONFIG_FILE, METRICS_FILE, check_run_dir, remove_interrupted_writes, write_config
+    from .training.setup.assemble import build_run
+    from .training.loop.checkpoint import find_checkpoint, verify_checkpoint
+    from .training.setup.config import OPTIONS_BY_NAME, TrainConfig, validate
+    from .training.hooks.metrics import truncate_metrics
+    from .training.setup.plugins import load_plugins
+    from .training.loop.rundir import CONFIG_FILE, METRICS_FILE, check_run_dir, remove_interrupted_writes, write_config
 
     given = {k: v for k, v in overrides.items() if v is not None}
 
@@ -190,17 +190,17 @@ def _resume(run_dir: Path, progress, verbose, parallel, overrides) -> Path:
 
 
 def _driver(run, run_dir: Path, progress: Optional[bool], parallel=None):
-    from .training.driver import RunDriver
-    from .training.hooks import standard_hooks
+    from .training.loop.driver import RunDriver
+    from .training.hooks.standard import standard_hooks
 
     hooks = standard_hooks(run.config, progress) if _owns_run_dir(parallel) else []  # rank 0 writes
     return RunDriver(run, run_dir, hooks, parallel=parallel)
 
 
 def _drive(driver, fresh: bool, verbose: bool) -> Path:
-    from .training.driver import NonFiniteLoss
-    from .training.hooks import Checkpoints
-    from .training.interrupts import StopOnSignal
+    from .training.loop.driver import NonFiniteLoss
+    from .training.hooks.standard import Checkpoints
+    from .training.loop.interrupts import StopOnSignal
 
     parallel = driver.parallel
     nproc = 1 if parallel is None else parallel.world_size

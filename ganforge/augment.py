@@ -89,7 +89,7 @@ def diff_augment(x: torch.Tensor) -> torch.Tensor:
     return cutout(translation(color(x)))
 
 
-#: ``--augment`` name -> the function applied to each batch before D (training/config.py lists the names).
+#: ``--augment`` name -> the function applied to each batch before D (training/setup/config.py lists the names).
 POLICIES: dict[str, Optional[Augmentation]] = {"none": None, "diffaugment": diff_augment}
 
 

@@ -46,9 +46,9 @@ def train_repeats(arch: Optional[str], repeats: int, *, repeat_jobs: int = 1, co
                   progress: Optional[bool] = None, verbose: bool = True, **options: Any) -> Path:
     """Train ``repeats`` seeds of one recipe (``--seed`` and the next ones) and summarise them;
     returns the repeat directory. Every input mistake fails before anything is written."""
-    from .training.assemble import resolve_config
-    from .training.config import validate
-    from .training.rundir import create_run_dir, default_run_name
+    from .training.setup.assemble import resolve_config
+    from .training.setup.config import validate
+    from .training.loop.rundir import create_run_dir, default_run_name
 
     _check_counts(repeats, repeat_jobs)
     values = dict(options, **({"arch": arch} if arch is not None else {}))

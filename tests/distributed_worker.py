@@ -20,8 +20,8 @@ NOISE_SEED = 1234
 def run_case(values: dict, parallel=None) -> dict:
     """Train ``values["steps"]`` steps with ``values`` (train options); returns the networks'
     state, the last logged record and this rank's real batches."""
-    from ganforge.training.assemble import build_run, resolve_config
-    from ganforge.training.driver import RunDriver
+    from ganforge.training.setup.assemble import build_run, resolve_config
+    from ganforge.training.loop.driver import RunDriver
 
     config, plugins = resolve_config(values)
     device = None if parallel is None else parallel.device(config.device)
@@ -55,7 +55,7 @@ def run_case(values: dict, parallel=None) -> dict:
 
 
 def main(out: str, cases_json: str) -> None:
-    from ganforge.training.distributed import Parallel
+    from ganforge.training.parallel.distributed import Parallel
 
     torch.set_num_threads(1)
     parallel = Parallel.start(timeout_s=120)

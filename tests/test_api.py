@@ -33,7 +33,7 @@ def test_a_mistake_raises_before_anything_is_written(tmp_path):
 
 
 def test_a_conditional_run_saved_before_projection_existed_resumes_with_the_input_plane(tmp_path):
-    from ganforge.training.checkpoint import verify_checkpoint
+    from ganforge.training.loop.checkpoint import verify_checkpoint
 
     run_dir = ganforge.train("cgan", runs_dir=str(tmp_path), **{**TINY, "arch_options": {**TINY["arch_options"],
                                                                                           "conditioning": "plane"}})
@@ -68,7 +68,7 @@ def test_the_first_ctrl_c_finishes_the_step_and_saves_a_checkpoint(tmp_path, mon
     import signal
 
     from ganforge.api import RunInterrupted
-    from ganforge.training.step import UpdateStep
+    from ganforge.training.step.engine import UpdateStep
 
     original = UpdateStep.__call__
 
@@ -90,7 +90,7 @@ def test_the_first_ctrl_c_finishes_the_step_and_saves_a_checkpoint(tmp_path, mon
 
 def test_a_second_interrupt_stops_at_once_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
     from ganforge.api import RunInterrupted
-    from ganforge.training.step import UpdateStep
+    from ganforge.training.step.engine import UpdateStep
 
     original = UpdateStep.__call__
 
@@ -124,7 +124,7 @@ class FailsAtFourth(Loss):
 
 
 def test_a_plugin_failing_during_training_is_named_with_the_step(tmp_path, make_distribution):
-    from ganforge.training.failures import PluginRuntimeError
+    from ganforge.training.loop.failures import PluginRuntimeError
 
     make_distribution("flaky-losses", {"ganforge.losses": {"flaky": "flaky_losses:FailsAtFourth"}},
                       {"flaky_losses": FAILING_LOSS}, version="0.3")
@@ -138,8 +138,8 @@ def test_a_plugin_failing_during_training_is_named_with_the_step(tmp_path, make_
 
 
 def test_running_out_of_memory_names_the_options_to_lower(tmp_path, monkeypatch):
-    from ganforge.training.failures import OutOfMemory
-    from ganforge.training.step import UpdateStep
+    from ganforge.training.loop.failures import OutOfMemory
+    from ganforge.training.step.engine import UpdateStep
 
     def too_big(self, batches, step):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 40960000000000 bytes")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ganforge import augment
-from ganforge.training.config import AUGMENT_CHOICES
+from ganforge.training.setup.config import AUGMENT_CHOICES
 
 
 def images(n=6, c=3, h=16, w=12, seed=0):
@@ -134,8 +134,8 @@ TINY = {"arch": "dcgan", "batch_size": 8, "steps": 2, "device": "cpu", "arch_opt
 
 
 def driver_for(**options):
-    from ganforge.training.assemble import build_run, resolve_config
-    from ganforge.training.driver import RunDriver
+    from ganforge.training.setup.assemble import build_run, resolve_config
+    from ganforge.training.loop.driver import RunDriver
 
     config, plugins = resolve_config({**TINY, **options})
     return RunDriver(build_run(config, plugins), run_dir=None)

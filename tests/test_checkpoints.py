@@ -10,7 +10,7 @@ import torch
 
 from ganforge.errors import GanforgeError
 from ganforge.files import atomic_write, atomic_write_text, remove_temp_files
-from ganforge.training.checkpoint import (
+from ganforge.training.loop.checkpoint import (
     CorruptCheckpoint,
     checksum_path,
     find_checkpoint,
@@ -18,7 +18,7 @@ from ganforge.training.checkpoint import (
     save_checkpoint,
     verify_checkpoint,
 )
-from ganforge.training.metrics import MetricsLog, read_metrics, truncate_metrics
+from ganforge.training.hooks.metrics import MetricsLog, read_metrics, truncate_metrics
 
 
 def fake_state(step):

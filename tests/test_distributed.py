@@ -19,9 +19,9 @@ import pytest
 import torch
 
 from ganforge.data import ImageData, InMemoryBatches
-from ganforge.training.distributed import FAIL_AT_ENV, Parallel, rank_seed
-from ganforge.training.launch import _report, strip_nproc
-from ganforge.training.sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm
+from ganforge.training.parallel.distributed import FAIL_AT_ENV, Parallel, rank_seed
+from ganforge.training.parallel.launch import _report, strip_nproc
+from ganforge.training.parallel.sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm
 
 import distributed_worker
 

@@ -6,12 +6,12 @@ import torch
 from torch import nn
 
 from ganforge.generator_file import load_generator
-from ganforge.training.assemble import build_run, resolve_config
-from ganforge.training.checkpoint import load_checkpoint
-from ganforge.training.driver import RunDriver
-from ganforge.training.ema import GeneratorAverage, GeneratorEMA
-from ganforge.training.hooks import standard_hooks
-from ganforge.training.rundir import create_run_dir
+from ganforge.training.setup.assemble import build_run, resolve_config
+from ganforge.training.loop.checkpoint import load_checkpoint
+from ganforge.training.loop.driver import RunDriver
+from ganforge.training.hooks.ema import GeneratorAverage, GeneratorEMA
+from ganforge.training.hooks.standard import standard_hooks
+from ganforge.training.loop.rundir import create_run_dir
 
 
 def tiny_module():
@@ -117,7 +117,7 @@ def test_without_ema_the_output_generator_is_the_trained_one(tmp_path):
 
 
 def test_sample_grids_show_the_average(tmp_path):
-    from ganforge.training.hooks import SampleGrids
+    from ganforge.training.hooks.standard import SampleGrids
 
     driver = make_driver(tmp_path, ema=0.9, steps=2)
     seen = []

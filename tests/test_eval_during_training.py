@@ -10,13 +10,13 @@ import torch
 from typer.testing import CliRunner
 
 from ganforge.errors import GanforgeError
-from ganforge.training import monitor_options
-from ganforge.training.assemble import build_run, resolve_config
-from ganforge.training.checkpoint import load_checkpoint
-from ganforge.training.driver import RunDriver
-from ganforge.training.evaluation_hook import flatten_metrics
-from ganforge.training.hooks import standard_hooks
-from ganforge.training.rundir import create_run_dir
+from ganforge.training.setup import monitor_options
+from ganforge.training.setup.assemble import build_run, resolve_config
+from ganforge.training.loop.checkpoint import load_checkpoint
+from ganforge.training.loop.driver import RunDriver
+from ganforge.training.hooks.evaluation import flatten_metrics
+from ganforge.training.hooks.standard import standard_hooks
+from ganforge.training.loop.rundir import create_run_dir
 
 SMALL = {"ngf": "4", "ndf": "4"}
 TIMING = {"img_per_s"}

@@ -32,8 +32,8 @@ from ganforge.data import sources
 from ganforge.data.dataset import ImageData
 from ganforge.data.folder import load_image_folder
 from ganforge.errors import GanforgeError
-from ganforge.training.driver import RunDriver
-from ganforge.training.hooks import Checkpoints
+from ganforge.training.loop.driver import RunDriver
+from ganforge.training.hooks.standard import Checkpoints
 
 FAST = settings(max_examples=int(os.environ.get("GANFORGE_FUZZ_EXAMPLES", "12")), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,

@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge.training import health_checks as rules
-from ganforge.training.assemble import build_run, resolve_config
-from ganforge.training.driver import NonFiniteLoss, RunDriver
-from ganforge.training.health import HealthMonitor, REPEAT_AFTER_CHECKS
-from ganforge.training.hooks import MetricsFile, standard_hooks
-from ganforge.training.rundir import create_run_dir
+from ganforge.training.loop import health_checks as rules
+from ganforge.training.setup.assemble import build_run, resolve_config
+from ganforge.training.loop.driver import NonFiniteLoss, RunDriver
+from ganforge.training.hooks.health import HealthMonitor, REPEAT_AFTER_CHECKS
+from ganforge.training.hooks.standard import MetricsFile, standard_hooks
+from ganforge.training.loop.rundir import create_run_dir
 
 CHANCE = 2 * math.log(2)
 

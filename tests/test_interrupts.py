@@ -13,10 +13,10 @@ import torch
 from typer.testing import CliRunner
 
 from ganforge.cli.app import app
-from ganforge.training import checkpoint as checkpoint_module
-from ganforge.training.checkpoint import find_checkpoint
-from ganforge.training.interrupts import StopOnSignal
-from ganforge.training.driver import RunDriver
+from ganforge.training.loop import checkpoint as checkpoint_module
+from ganforge.training.loop.checkpoint import find_checkpoint
+from ganforge.training.loop.interrupts import StopOnSignal
+from ganforge.training.loop.driver import RunDriver
 
 TINY = ["-O", "ngf=4", "-O", "ndf=4", "--batch-size", "8", "--log-every", "1", "--sample-every", "100",
         "--device", "cpu", "--name", "run"]

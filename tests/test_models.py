@@ -5,7 +5,7 @@ from ganforge import registry
 from ganforge.errors import GanforgeError
 from ganforge.interfaces import ModelSpec
 from ganforge.models.dcgan import resolution_plan
-from ganforge.training.assemble import resolve_arch_options
+from ganforge.training.setup.assemble import resolve_arch_options
 
 
 def build(arch_name, image_shape, num_classes=None, **options):

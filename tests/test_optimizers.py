@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganforge.training.config import OPTIMIZER_RECORDS, OPTIMIZERS, OptimizerSettings
-from ganforge.training.optim import make_optimizer
+from ganforge.training.setup.config import OPTIMIZER_RECORDS, OPTIMIZERS, OptimizerSettings
+from ganforge.training.setup.optim import make_optimizer
 
 SETTINGS = OptimizerSettings(lr=3e-3, betas=(0.3, 0.95), momentum=0.7, nesterov=True, weight_decay=1e-4)
 

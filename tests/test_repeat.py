@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from ganforge.cli.app import app
 from ganforge.repeat import REPEAT_FILE, SUMMARY_FILE
-from ganforge.training.driver import RunDriver
+from ganforge.training.loop.driver import RunDriver
 
 RECIPE = ["gan", "--steps", "12", "--batch-size", "16", "--log-every", "1", "--sample-every", "100",
           "--checkpoint-every", "4", "--device", "cpu", "--eval-n", "60"]

@@ -21,8 +21,8 @@ from ganforge.cli.app import app
 from ganforge.evaluation.cache import CACHE_ENV
 from ganforge.evaluation.report import format_number
 from ganforge.report.svg_chart import Marker, line_chart, nice_ticks
-from ganforge.training.assemble import resolve_config
-from ganforge.training.command_line import train_command
+from ganforge.training.setup.assemble import resolve_config
+from ganforge.training.setup.command_line import train_command
 
 TINY = ["gan", "--steps", "12", "--batch-size", "16", "--log-every", "1", "--checkpoint-every", "6", "--device", "cpu"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 
 from ganforge.cli.app import app
 from ganforge.errors import GanforgeError
-from ganforge.training import health_checks as rules
-from ganforge.training.checkpoint import checkpoint_at_or_before
-from ganforge.training.driver import NonFiniteLoss
-from ganforge.training.health import HealthMonitor
-from ganforge.training.hooks import Checkpoints, MetricsFile
+from ganforge.training.loop import health_checks as rules
+from ganforge.training.loop.checkpoint import checkpoint_at_or_before
+from ganforge.training.loop.driver import NonFiniteLoss
+from ganforge.training.hooks.health import HealthMonitor
+from ganforge.training.hooks.standard import Checkpoints, MetricsFile
 
 from test_health import _Constant, health_records, make_driver, make_run
 
@@ -168,7 +168,7 @@ def test_bad_rollback_options_are_one_line_and_nothing_is_written(tmp_path, flag
 
 
 def test_several_processes_refuse_rollbacks_in_one_line():
-    from ganforge.training.distributed import Parallel
+    from ganforge.training.parallel.distributed import Parallel
 
     run = make_run(on_problem="rollback")
     with pytest.raises(GanforgeError, match="works in one process"):

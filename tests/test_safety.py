@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from ganforge.cli.app import app
 from ganforge.memory import GIB, available_memory, check_fits
 from ganforge.errors import GanforgeError
-from ganforge.training import checkpoint as checkpoint_module
-from ganforge.training.checkpoint import find_checkpoint
-from ganforge.training.driver import RunDriver
+from ganforge.training.loop import checkpoint as checkpoint_module
+from ganforge.training.loop.checkpoint import find_checkpoint
+from ganforge.training.loop.driver import RunDriver
 
 TINY = ["-O", "ngf=4", "-O", "ndf=4", "--batch-size", "8", "--log-every", "1", "--sample-every", "4",
         "--checkpoint-every", "2", "--device", "cpu"]

@@ -4,8 +4,8 @@ documented way (reuse_fake draws one batch of noise per iteration instead of two
 import pytest
 import torch
 
-from ganforge.training.assemble import build_run, resolve_config
-from ganforge.training.driver import RunDriver
+from ganforge.training.setup.assemble import build_run, resolve_config
+from ganforge.training.loop.driver import RunDriver
 
 TINY = {"arch": "dcgan", "batch_size": 8, "steps": 2, "device": "cpu", "arch_options": {"ngf": "4", "ndf": "4"},
         "runs_dir": "unused"}
@@ -53,7 +53,7 @@ def test_reuse_with_several_generator_updates_regenerates_after_the_first():
 
 
 def test_channels_last_is_on_by_default_on_the_cpu_only():
-    from ganforge.training.step import use_channels_last
+    from ganforge.training.step.engine import use_channels_last
 
     driver = driver_for()
     assert driver.run.config.channels_last is True  # resolved: config.json records what ran

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 import ganforge
 from ganforge.cli.app import app
 from ganforge.errors import InvalidPluginError
-from ganforge.training.assemble import build_run, resolve_config
-from ganforge.training.checkpoint import migrated, verify_checkpoint
-from ganforge.training.driver import RunDriver
+from ganforge.training.setup.assemble import build_run, resolve_config
+from ganforge.training.loop.checkpoint import migrated, verify_checkpoint
+from ganforge.training.loop.driver import RunDriver
 
 RELEASE = Path(__file__).parent / "data" / "release-0.1"
 EXPECTED = json.loads((RELEASE / "expected.json").read_text())
@@ -187,7 +187,7 @@ class Roles(Bad):
 
 
 def test_optim_sets_one_named_networks_optimizer_over_its_roles(tmp_path):
-    from ganforge.training.command_line import train_command
+    from ganforge.training.setup.command_line import train_command
 
     driver = driver_for({**TINY, "d_lr": 5e-4, "network_optim": {"D": {"optimizer": "sgd", "momentum": "0.5"}}})
     d, g = driver.run.d_optimizer, driver.run.g_optimizer

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from ganforge.generator_file import load_generator
-from ganforge.training.assemble import build_run, resolve_config
-from ganforge.training.driver import RunDriver
-from ganforge.training.hooks import standard_hooks
-from ganforge.training.rundir import create_run_dir
+from ganforge.training.setup.assemble import build_run, resolve_config
+from ganforge.training.loop.driver import RunDriver
+from ganforge.training.hooks.standard import standard_hooks
+from ganforge.training.loop.rundir import create_run_dir
 
 SMALL = {"dcgan": {"ngf": "8", "ndf": "8"}, "cgan": {"ngf": "8", "ndf": "8"},
          "gan": {"g_hidden": "32", "d_hidden": "32"}}
@@ -100,7 +100,7 @@ def test_uniform_prior(tmp_path):
 @pytest.mark.parametrize("extra", [{}, {"ema": 0.9, "augment": "diffaugment", "subset": 200}],
                          ids=["plain", "ema-augment-subset"])
 def test_resume_continues_exactly(tmp_path, extra):
-    from ganforge.training.checkpoint import load_checkpoint
+    from ganforge.training.loop.checkpoint import load_checkpoint
 
     straight = make_driver(tmp_path, name="straight", steps=4, **extra)
     straight.run_steps()

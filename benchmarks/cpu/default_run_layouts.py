@@ -14,8 +14,8 @@ import time
 
 import torch
 
-from ganforge.training.assemble import build_run, resolve_config
-from ganforge.training.driver import RunDriver
+from ganforge.training.setup.assemble import build_run, resolve_config
+from ganforge.training.loop.driver import RunDriver
 
 
 def default_run_step(**options):

@@ -163,8 +163,8 @@ def ganforge_trainer(overrides: Mapping[str, Any], data: ImageData, device: torc
 
     With ``ganforge_contender`` this is the one place that knows how to drive the engine.
     """
-    from ..training.assemble import build_run, resolve_config
-    from ..training.driver import RunDriver
+    from ..training.setup.assemble import build_run, resolve_config
+    from ..training.loop.driver import RunDriver
 
     channels, size, _ = data.image_shape
     flags = {"arch": "dcgan", "loss": "nonsaturating", "dataset": DATASET, "image_size": size,

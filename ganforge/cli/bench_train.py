@@ -107,7 +107,7 @@ ARCH_PREFIX = "arch."
 
 def _variants(items: List[str]) -> list[dict]:
     """--variant KEY=VALUE items as one-option overrides, each value checked as the option's kind."""
-    from ..training.config import OPTIONS_BY_NAME, coerce
+    from ..training.setup.config import OPTIONS_BY_NAME, coerce
 
     if items == ["none"]:
         return []

@@ -42,7 +42,7 @@ def sample(
     from ..generator_file import load_generator
     from ..images import save_grid
     from ..interfaces import CONDITION
-    from ..training.rundir import best_generator
+    from ..training.loop.rundir import best_generator
 
     dev = resolve_device(device)
     generator, info = load_generator(best_generator(source) if best else source, dev)

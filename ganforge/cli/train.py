@@ -1,7 +1,7 @@
 """``ganforge train``: parse the flags and call the run API (``ganforge.api``).
 
 The flags are generated from the training options' one declaration
-(``ganforge.training.config.OPTIONS``): a flag left out is ``None`` and takes the value from
+(``ganforge.training.setup.config.OPTIONS``): a flag left out is ``None`` and takes the value from
 the config file, the plugins' defaults or ganforge's defaults, in that order.
 """
 
@@ -14,8 +14,8 @@ from typing import Any, List, Optional
 import typer
 
 from ..errors import GanforgeError
-from ..training.command_line import negative_flag, optimizer_flag
-from ..training.config import (ARCH_OPTIONS, NETWORK_OPTIM, OPTIMIZERS, OPTIONS, OPTIMIZER_KEYS, STEP_OPTIONS,
+from ..training.setup.command_line import negative_flag, optimizer_flag
+from ..training.setup.config import (ARCH_OPTIONS, NETWORK_OPTIM, OPTIMIZERS, OPTIONS, OPTIMIZER_KEYS, STEP_OPTIONS,
                                OptimizerSettings, OPTIONS_BY_NAME)
 from .arguments import ValuedOption, by_flag
 
@@ -62,7 +62,7 @@ def train(**values: Any) -> None:
         if not getattr(exc, "quiet", False):
             typer.echo(f"\n{exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
-    from ..training.distributed import is_main_process
+    from ..training.parallel.distributed import is_main_process
 
     if is_main_process():
         typer.echo(str(run_dir))
@@ -105,7 +105,7 @@ def _launch(nproc: int) -> None:
     import sys
 
     from ..errors import debug_enabled
-    from ..training.launch import launch_local, strip_nproc
+    from ..training.parallel.launch import launch_local, strip_nproc
 
     argv = strip_nproc(sys.argv[1:])
     if not argv or argv[0] != "train":
@@ -120,7 +120,7 @@ def _resume(api, run_dir: Path, arch: Optional[str], config_file: Optional[Path]
     if arch is not None:
         import json
 
-        from ..training.rundir import CONFIG_FILE, check_run_dir
+        from ..training.loop.rundir import CONFIG_FILE, check_run_dir
 
         saved = json.loads((check_run_dir(run_dir) / CONFIG_FILE).read_text(encoding="utf-8")).get("arch")
         if saved != arch:

@@ -10,8 +10,8 @@ from pathlib import Path
 from ..errors import GanforgeError
 from ..files import read_json_object
 from ..result_files import EVAL_FILE, SUMMARY_FILE
-from ..training.metrics import read_metrics
-from ..training.rundir import METRICS_FILE
+from ..training.hooks.metrics import read_metrics
+from ..training.loop.rundir import METRICS_FILE
 from .evaluation_tables import protocol_table, run_rows_table, summary_table
 from .html_parts import figure, gallery, page, paragraph, png_image, section
 from .run_page import curve_series, health_markers, read_config, reproduce, sample_grids

@@ -15,9 +15,9 @@ from ..errors import GanforgeError
 from ..files import read_json_object
 from ..generator_file import GENERATOR_FILE
 from ..result_files import BEST_EVAL_FILE, EVAL_FILE
-from ..training.eval_plot import PAIRED, PANELS, is_evaluation
-from ..training.metrics import NOT_PLOTTED, read_metrics
-from ..training.rundir import CONFIG_FILE, METRICS_FILE, SAMPLES_DIR
+from ..training.hooks.eval_plot import PAIRED, PANELS, is_evaluation
+from ..training.hooks.metrics import NOT_PLOTTED, read_metrics
+from ..training.loop.rundir import CONFIG_FILE, METRICS_FILE, SAMPLES_DIR
 from .evaluation_tables import eval_report_table, protocol_table
 from .html_parts import (chart_grid, command, details, figure, gallery, page, paragraph, png_image, section,
                          subheading, table)
@@ -75,8 +75,8 @@ def run_subtitle(config: dict, records: list[dict]) -> str:
 def reproduce(config: dict, extra: Sequence[str] = (), what: str = "run") -> list[str]:
     """The command that trains the run (or the ``what``) again, ``extra`` appended; or why it cannot
     be written here."""
-    from ..training.command_line import train_command
-    from ..training.config import TrainConfig
+    from ..training.setup.command_line import train_command
+    from ..training.setup.config import TrainConfig
 
     try:
         line = train_command(TrainConfig.from_dict(config), extra)

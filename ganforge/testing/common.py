@@ -13,7 +13,7 @@ from ..errors import GanforgeError, InvalidPluginError
 from ..interfaces import ModelSpec, instantiate_plugin
 from ..options import resolve_options
 from ..plugin_calls import build_networks
-from ..training.config import plugin_defaults
+from ..training.setup.config import plugin_defaults
 
 #: Classes of a conditional architecture's test spec.
 TEST_CLASSES = 3

@@ -10,10 +10,10 @@ import torch
 from ..data import ImageData, InMemoryBatches
 from ..interfaces import CONDITION, Architecture, Loss, ModelSpec, StepSpec
 from ..options import resolve_options
-from ..training.config import TrainConfig
-from ..training.optim import make_optimizer
-from ..training.phases import checked_phases, lazy_ratio
-from ..training.step import UpdateStep
+from ..training.setup.config import TrainConfig
+from ..training.setup.optim import make_optimizer
+from ..training.step.phases import checked_phases, lazy_ratio
+from ..training.step.engine import UpdateStep
 from .common import build_all, checked_defaults, conformance_check, describe, fail
 from .training_loss import training_loss
 

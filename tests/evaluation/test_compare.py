@@ -173,7 +173,7 @@ def test_a_cgan_report_is_not_compared_with_a_dcgan_report(tmp_path, classifier_
 
 
 def test_directions_agree_with_the_best_checkpoint_table():
-    from ganforge.training.monitor_options import BEST_METRICS
+    from ganforge.training.setup.monitor_options import BEST_METRICS
 
     for metric, (_, better) in BEST_METRICS.items():
         assert DIRECTIONS[metric] == {"min": "lower", "max": "higher"}[better], metric

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from ganforge import registry
 from ganforge.cli.app import app
-from ganforge.training.config import OPTION_NAMES
+from ganforge.training.setup.config import OPTION_NAMES
 
 from guide_package import GUIDE, guide_files as marked_files, install_guide_package, put_on_path, run_package_tests
 

@@ -29,8 +29,8 @@ def test_entry_points_name_this_distribution():
 
 
 def test_each_iteration_sees_two_unrelated_batches():
-    from ganforge.training.assemble import build_run, resolve_config
-    from ganforge.training.driver import RunDriver
+    from ganforge.training.setup.assemble import build_run, resolve_config
+    from ganforge.training.loop.driver import RunDriver
 
     config, plugins = resolve_config({"arch": "cyclegan", **FAST})
     driver = RunDriver(build_run(config, plugins), run_dir=None)

@@ -80,7 +80,7 @@ def test_rpgan_without_real_logits_says_which_step_to_use():
 
 
 def test_r3gan_defaults_pick_its_loss_and_step():
-    from ganforge.training.assemble import resolve_config
+    from ganforge.training.setup.assemble import resolve_config
 
     config, _ = resolve_config({"arch": "r3gan"})
     assert (config.loss, config.step) == ("rpgan", "r3gan")
@@ -118,8 +118,8 @@ def test_a_resumed_run_with_lazy_penalties_ends_exactly_like_an_uninterrupted_on
 def test_penalties_run_eagerly_with_compile_and_bf16(precision, compile, lazy):
     """torch.compile has no double backward: the phases that take one run the networks uncompiled,
     the others compiled; bf16 autocast covers every phase."""
-    from ganforge.training.assemble import build_run, resolve_config
-    from ganforge.training.driver import RunDriver
+    from ganforge.training.setup.assemble import build_run, resolve_config
+    from ganforge.training.loop.driver import RunDriver
 
     step_options = {"reg_interval": 2, "pl_weight": 1.0, "pl_interval": 2} if lazy else {}
     config, plugins = resolve_config({"arch": "r3gan", **FAST, "precision": precision, "compile": compile,

@@ -12,14 +12,14 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-from ..data import InMemoryBatches
-from ..errors import GanforgeError
-from .assemble import Run
+from ...data import InMemoryBatches
+from ...errors import GanforgeError
+from ..setup.assemble import Run
 from .checkpoint import check_networks, checkpoint_at_or_before, rng_state, set_rng_state
 from .failures import explain
 from .health_checks import NON_FINITE, non_finite_message
 from .rollback import RollbackRequest
-from .step import UpdateStep
+from ..step.engine import UpdateStep
 
 
 class NonFiniteLoss(GanforgeError):

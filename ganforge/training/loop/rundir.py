@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..errors import GanforgeError
-from ..files import atomic_write_text, output_error, remove_temp_files, writing
+from ...errors import GanforgeError
+from ...files import atomic_write_text, output_error, remove_temp_files, writing
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"

@@ -7,17 +7,17 @@ from typing import Optional
 
 import torch
 
-from ..data.dataset import to_model_range
-from ..generator_file import GENERATOR_FILE, export_generator, sample_latent
-from ..interfaces import CONDITION
-from ..images import save_grid
-from .checkpoint import save_checkpoint
-from .driver import Hook, PeriodicHook, RunDriver
+from ...data.dataset import to_model_range
+from ...generator_file import GENERATOR_FILE, export_generator, sample_latent
+from ...interfaces import CONDITION
+from ...images import save_grid
+from ..loop.checkpoint import save_checkpoint
+from ..loop.driver import Hook, PeriodicHook, RunDriver
 from .ema import GeneratorEMA
 from .eval_plot import plot_evaluations, record_line
 from .metrics import MetricsLog, plot_losses, read_metrics, truncate_metrics
 from .progress import Progress
-from .rundir import EVALUATION_PLOT, LOSS_PLOT, METRICS_FILE, SAMPLES_DIR
+from ..loop.rundir import EVALUATION_PLOT, LOSS_PLOT, METRICS_FILE, SAMPLES_DIR
 
 GRID_SAMPLES = 64
 GRID_COLUMNS = 8
@@ -169,7 +169,7 @@ def standard_hooks(config, progress: Optional[bool] = None) -> list[Hook]:
     """What ``ganforge train`` runs with: ``progress`` None = a live bar on a terminal only.
     The generator average comes first (the hooks after it sample, evaluate and export the updated
     average); evaluation and the health monitor come before the checkpoints, whose state they are part of."""
-    from .monitor_options import best_metric, rolls_back
+    from ..setup.monitor_options import best_metric, rolls_back
 
     hooks: list[Hook] = [GeneratorEMA(config.ema)] if config.ema is not None else []
     hooks += [MetricsFile(), ProgressBar(progress), SampleGrids(config.sample_every)]
@@ -178,7 +178,7 @@ def standard_hooks(config, progress: Optional[bool] = None) -> list[Hook]:
 
         hooks.append(TensorBoardLog(config.sample_every))
     if config.eval_every is not None:
-        from .evaluation_hook import EvaluationHook
+        from .evaluation import EvaluationHook
 
         hooks.append(EvaluationHook(config.eval_every, config.eval_n, config.eval_metrics, best_metric(config)))
     reach_back = 0

@@ -10,8 +10,8 @@ from __future__ import annotations
 import traceback
 from typing import Optional
 
-from ..errors import GanforgeError
-from ..registry import LoadedPlugin
+from ...errors import GanforgeError
+from ...registry import LoadedPlugin
 
 
 class PluginRuntimeError(GanforgeError):

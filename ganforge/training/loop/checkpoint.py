@@ -18,8 +18,8 @@ from typing import Callable, Mapping, Optional
 
 import torch
 
-from ..errors import GanforgeError
-from ..files import atomic_write, atomic_write_text, checksum_path, remove_temp_files, sha256_file, writing
+from ...errors import GanforgeError
+from ...files import atomic_write, atomic_write_text, checksum_path, remove_temp_files, sha256_file, writing
 from .rundir import (CHECKPOINTS_DIR, LATEST_CHECKPOINT, is_periodic_checkpoint, periodic_checkpoint_name,
                      periodic_checkpoint_step)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from .driver import PeriodicHook, RunDriver
-from .rundir import SAMPLES_DIR, TENSORBOARD_DIR
+from ..loop.driver import PeriodicHook, RunDriver
+from ..loop.rundir import SAMPLES_DIR, TENSORBOARD_DIR
 
 NOT_SCALARS = {"step", "epoch"}
 

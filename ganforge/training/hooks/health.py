@@ -18,14 +18,14 @@ from typing import Optional
 
 import torch
 
-from ..data.dataset import to_model_range
-from ..generator_file import sample_latent
-from ..interfaces import NOISE
-from . import health_checks as rules
-from .checkpoint import untouched_rng
-from .driver import Hook, RunDriver
-from .monitor_options import rolls_back
-from .rollback import RollbackRequest, apply_remedy, describe, remedy_for
+from ...data.dataset import to_model_range
+from ...generator_file import sample_latent
+from ...interfaces import NOISE
+from ..loop import health_checks as rules
+from ..loop.checkpoint import untouched_rng
+from ..loop.driver import Hook, RunDriver
+from ..setup.monitor_options import rolls_back
+from ..loop.rollback import RollbackRequest, apply_remedy, describe, remedy_for
 
 #: Steps between sample-diversity checks (when evaluation, which watches class coverage, is off).
 DIVERSITY_EVERY = 100

@@ -13,11 +13,11 @@ import math
 import sys
 from typing import Optional
 
-from ..generator_file import export_generator
-from .checkpoint import untouched_rng, write_checkpoint
-from .driver import PeriodicHook, RunDriver
-from .monitor_options import digit_classes, is_better, parse_eval_metrics
-from .rundir import BEST_CHECKPOINT, BEST_GENERATOR_FILE, CHECKPOINTS_DIR
+from ...generator_file import export_generator
+from ..loop.checkpoint import untouched_rng, write_checkpoint
+from ..loop.driver import PeriodicHook, RunDriver
+from ..setup.monitor_options import digit_classes, is_better, parse_eval_metrics
+from ..loop.rundir import BEST_CHECKPOINT, BEST_GENERATOR_FILE, CHECKPOINTS_DIR
 
 PREFIX = "eval_"
 
@@ -49,9 +49,9 @@ class EvaluationHook(PeriodicHook):
         self.last: dict = {}
 
     def on_start(self, driver: RunDriver) -> None:
-        from ..evaluation import Evaluator
-        from ..evaluation.classifier import classifier_path
-        from ..evaluation.cache import verified_digest
+        from ...evaluation import Evaluator
+        from ...evaluation.classifier import classifier_path
+        from ...evaluation.cache import verified_digest
 
         if verified_digest(classifier_path(self.cache_root)) is None:
             print("training the digit classifier for --eval-every (once; it is cached)...", file=sys.stderr,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any, Optional
 
-from ..errors import GanforgeError
+from ...errors import GanforgeError
 
 #: The digit metrics (``ganforge.evaluation.ALL_METRICS``; a test keeps the two equal).
 EVAL_METRICS = ("fid", "kid", "pr", "coverage", "label_accuracy", "memorization")
@@ -35,7 +35,7 @@ DIGIT_IMAGE_SHAPE = (1, 28, 28)
 
 TENSORBOARD_HINT = "pip install 'ganforge[tensorboard]'"
 
-#: --on-problem: the health monitor warns, or rolls back and applies a remedy (``training/rollback.py``).
+#: --on-problem: the health monitor warns, or rolls back and applies a remedy (``training/loop/rollback.py``).
 WARN, ROLLBACK = "warn", "rollback"
 ON_PROBLEM_CHOICES = (WARN, ROLLBACK)
 #: --remedy: what a rollback changes before training goes on; auto picks one per problem.

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..interfaces import DISCRIMINATOR, GENERATOR
+from ...interfaces import DISCRIMINATOR, GENERATOR
 from .health_checks import DISCRIMINATOR_WINS, MODE_COLLAPSE, NON_FINITE
-from .monitor_options import AUTO, LOWER_D_LR, LOWER_LR, REMEDY_LR_FACTOR
+from ..setup.monitor_options import AUTO, LOWER_D_LR, LOWER_LR, REMEDY_LR_FACTOR
 
 #: ``--remedy auto``: the remedy of each problem the monitor finds. Measured (README, "Rollbacks"):
 #: lower-d-lr on a D that wins, lower-lr on a NaN; no recipe tried made dcgan collapse, so the

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ..errors import GanforgeError, InvalidPluginError
-from ..words import bool_word
+from ...errors import GanforgeError, InvalidPluginError
+from ...words import bool_word
 from .monitor_options import (BEST_METRICS, DEFAULT_BEST_METRIC, DEFAULT_EVAL_METRICS, DEFAULT_EVAL_N, NO_BEST,
                               ON_PROBLEM_CHOICES, REMEDY_CHOICES, REMEDY_LR_FACTOR, TENSORBOARD_HINT,
                               validate_monitoring)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-from ..errors import InvalidPluginError
-from ..interfaces import Phase
+from ...errors import InvalidPluginError
+from ...interfaces import Phase
 
 #: More runs of one phase per iteration than this is a typo (WGAN-GP's critic uses 5).
 MAX_REPEATS = 100

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .. import registry
-from ..errors import InvalidPluginError
-from ..interfaces import Architecture, Loss, Step
-from ..registry import LoadedPlugin
+from ... import registry
+from ...errors import InvalidPluginError
+from ...interfaces import Architecture, Loss, Step
+from ...registry import LoadedPlugin
 
 
 @dataclass(frozen=True)

@@ -12,24 +12,24 @@ from typing import Any, Mapping, Optional
 import torch
 from torch import nn
 
-from ..contract import check_network_shapes, check_translator_shapes
-from ..data import ImageData, load_dataset
-from ..data.paired import FOLDER_PAIRS, PAIRED_DIGITS
-from ..data.subset import seeded_subset
-from ..devices import resolve_device
-from ..errors import GanforgeError
-from ..generator_file import GeneratorInfo
-from ..interfaces import CONDITION, DISCRIMINATOR, GENERATOR, NOISE, Architecture, Loss, ModelSpec, Phase, Step, StepSpec
-from ..options import resolve_options
-from ..plugin_calls import build_networks, call_plugin, validate_spec
-from ..memory import check_fits, network_memory_guard
+from ...contract import check_network_shapes, check_translator_shapes
+from ...data import ImageData, load_dataset
+from ...data.paired import FOLDER_PAIRS, PAIRED_DIGITS
+from ...data.subset import seeded_subset
+from ...devices import resolve_device
+from ...errors import GanforgeError
+from ...generator_file import GeneratorInfo
+from ...interfaces import CONDITION, DISCRIMINATOR, GENERATOR, NOISE, Architecture, Loss, ModelSpec, Phase, Step, StepSpec
+from ...options import resolve_options
+from ...plugin_calls import build_networks, call_plugin, validate_spec
+from ...memory import check_fits, network_memory_guard
 from .monitor_options import validate_monitoring_spec
 from .config import (COMMAND_LINE, OPTIMIZER_RECORDS, OptimizerSettings, TrainConfig, network_settings,
                      plugin_defaults, read_toml, validate)
 from .optim import make_optimizer
-from .phases import checked_phases, lazy_ratio
+from ..step.phases import checked_phases, lazy_ratio
 from .plugins import RunPlugins, load_plugins
-from .step import use_channels_last
+from ..step.engine import use_channels_last
 
 
 @dataclass

@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..ops import UpsampleBlock
+from ...ops import UpsampleBlock
 
 
 class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):

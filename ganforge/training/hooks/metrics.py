@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..files import atomic_write, atomic_write_text, writing
+from ...files import atomic_write, atomic_write_text, writing
 
 
 class MetricsLog:

@@ -29,7 +29,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .driver import Hook, RunDriver
+from ..loop.driver import Hook, RunDriver
 
 WARMUP = 10  # beta_t = min(decay, (1 + t) / (WARMUP + t))
 

@@ -23,9 +23,9 @@ from typing import Callable, Iterator, Mapping, Optional
 import torch
 from torch import nn
 
-from ..augment import augmentation
-from ..generator_file import sample_latent
-from ..interfaces import Batch, Loss, Phase, PhaseContext, Step, StepSpec, split_loss
+from ...augment import augmentation
+from ...generator_file import sample_latent
+from ...interfaces import Batch, Loss, Phase, PhaseContext, Step, StepSpec, split_loss
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 COMPILE_MODES = {"networks": None, "cudagraphs": "reduce-overhead"}

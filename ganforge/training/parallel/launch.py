@@ -17,7 +17,7 @@ import sys
 import uuid
 from typing import Sequence
 
-from ..errors import GanforgeError
+from ...errors import GanforgeError
 
 #: Exit codes with which a process has already said why (one-line error, interrupted run).
 REPORTED_EXIT_CODES = {2, 130, 143}

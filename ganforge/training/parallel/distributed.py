@@ -43,10 +43,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..devices import resolve_device
-from ..errors import GanforgeError
-from .monitor_options import rolls_back
-from .step import UpdateStep
+from ...devices import resolve_device
+from ...errors import GanforgeError
+from ..setup.monitor_options import rolls_back
+from ..step.engine import UpdateStep
 from .sync_batchnorm import convert_sync_batchnorm
 
 DEFAULT_TIMEOUT_S = 600.0

@@ -1,0 +1,1 @@
+"""Several processes: torch.distributed, synchronised batch norm, the local launcher."""

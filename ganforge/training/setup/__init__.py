@@ -1,0 +1,1 @@
+"""The run's configuration and its assembly: options, plugins, optimizers, the Run."""

@@ -1,0 +1,1 @@
+"""The update step: the engine that runs a step plugin's phases, and the phases' checks."""
