@@ -192,16 +192,20 @@ def summarize(repeat_dir: Path, state: dict, verbose: bool = True) -> Path:
 def _evaluation(run_dir: Path, state: dict) -> dict:
     """The run's final generator measured as ``ganforge eval RUN`` measures it (n: the recipe's
     --eval-n, else 5,000; metrics: its --eval-metrics, else all), its eval.json written; an
-    eval.json of that protocol is reused. A generator the digit metrics do not apply to gets
-    ``{"not_evaluated": why}``."""
+    eval.json of that protocol is reused. An image-to-image generator gets its translation report; a
+    generator the digit metrics do not apply to gets ``{"not_evaluated": why}``."""
     from .eval_api import evaluate
     from .evaluation.evaluator import ALL_METRICS, parse_metrics
     from .evaluation.report import check_digit_generator, run_dataset
     from .generator_file import load_generator
+    from .interfaces import CONDITION
 
     import torch
 
     _, info = load_generator(run_dir, torch.device("cpu"))
+    if info.generator_input == CONDITION:  # image-to-image: its own report (PSNR, SSIM, L1...), on held-out pairs
+        n = int(state["options"].get("eval_n") or SUMMARY_EVAL_N)
+        return _scalars(evaluate(run_dir, n=n, seeds=[0], write=True))
     try:
         check_digit_generator(info, (run_dataset(run_dir) or {}).get("dataset"))
     except GanforgeError as exc:

@@ -47,6 +47,11 @@ TWO_PAIRS_TRAIN = ["-m", "ganforge", "train", "cyclegan", "--dataset", "mnist-5k
                    "-O", "ngf=4", "-O", "ndf=4", "-O", "blocks=1", "--batch-size", "4",
                    "--steps", str(STEPS), "--checkpoint-every", "1", "--log-every", "1", "--sample-every", "4",
                    "--device", "cpu", "--seed", "7", "--name", "run", "--ema", "0.9"]
+#: The ganforge-pix2pix package: an image-to-image step on paired digits (fakes kept for the G phase).
+PAIRED_TRAIN = ["-m", "ganforge", "train", "pix2pix", "--dataset", "mnist-5k-inpaint", "--subset", "64",
+                "-O", "ngf=4", "-O", "ndf=4", "--batch-size", "8", "--steps", str(STEPS), "--checkpoint-every", "1",
+                "--log-every", "1", "--sample-every", "4", "--device", "cpu", "--seed", "7", "--name", "run",
+                "--ema", "0.9"]
 TIMING_FIELDS = {"img_per_s"}
 WRITE_DELAY_S = 0.03
 COMPARED = ("step", "networks", "optimizers", "update", "rng", "batches", "hooks")
@@ -244,15 +249,17 @@ def test_killed_and_resumed_runs_with_lazy_phases_end_exactly_like_an_uninterrup
     assert report["kills"] >= 1, report["events"]
 
 
-def test_killed_and_resumed_runs_of_two_generators_and_two_discriminators_end_exactly(tmp_path):
-    report = kill_resume_trials(tmp_path, trials=2, seed=6, in_process=True, train=TWO_PAIRS_TRAIN)
+@pytest.mark.parametrize("train,seed", [(TWO_PAIRS_TRAIN, 6), (PAIRED_TRAIN, 8)],
+                         ids=["two-generators-two-discriminators", "image-to-image"])
+def test_killed_and_resumed_runs_of_the_image_to_image_steps_end_exactly(tmp_path, train, seed):
+    report = kill_resume_trials(tmp_path, trials=2, seed=seed, in_process=True, train=train)
     assert report["differed"] == 0, report["events"]
     assert report["kills"] >= 1, report["events"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("train,seed", [(LAZY_TRAIN, 2028), (TWO_PAIRS_TRAIN, 2029)],
-                         ids=["lazy-phases", "two-generators-two-discriminators"])
+@pytest.mark.parametrize("train,seed", [(LAZY_TRAIN, 2028), (TWO_PAIRS_TRAIN, 2029), (PAIRED_TRAIN, 2030)],
+                         ids=["lazy-phases", "two-generators-two-discriminators", "image-to-image"])
 def test_twenty_kill_resume_trials_of_the_plugin_steps(tmp_path, digit_cache_env, train, seed):
     report = kill_resume_trials(tmp_path, trials=20, seed=seed, in_process=False, train=train)
     print(f"kill/resume trials of {train[3]}:", {k: v for k, v in report.items() if k != "events"})

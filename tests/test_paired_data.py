@@ -148,3 +148,16 @@ def test_eval_of_an_image_to_image_run_measures_its_held_out_translations(tmp_pa
     assert "PSNR (dB)" in result.output and "SSIM" in result.output
     refused = CliRunner().invoke(app, ["eval", str(run_dir / "generator.safetensors"), "--n", "60"])
     assert refused.exit_code == 2 and "held-out pairs" in refused.output
+
+
+def test_a_repeat_of_an_image_to_image_recipe_summarises_its_translation_metrics(tmp_path, digit_cache_env):
+    import ganforge
+
+    repeat_dir = ganforge.train("pix2pix", repeats=2, dataset="mnist-5k-sr7", subset=4900, steps=2, batch_size=8,
+                                device="cpu", arch_options={"ngf": 4, "ndf": 4}, eval_n=50, runs_dir=str(tmp_path),
+                                progress=False)
+    import json
+
+    summary = json.loads((repeat_dir / "summary.json").read_text())
+    assert {"psnr", "ssim", "l1", "fid_digits"} <= set(summary["metrics"])
+    assert len(summary["metrics"]["psnr"]["values"]) == 2
