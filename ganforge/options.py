@@ -1,4 +1,4 @@
-"""Architecture options: typed declarations, and the one function that resolves them.
+"""Options: typed declarations (of plugins, and of training itself), and the one rule that parses a value.
 
 An architecture's ``options`` maps names to either a plain default (``"ngf": 64``: the type
 is the default's, one of int, float, bool, str) or an ``Option`` that also carries choices,
@@ -34,22 +34,39 @@ NO_LEGACY = _NoLegacy()
 
 @dataclass(frozen=True)
 class Option:
-    """A declared architecture option.
+    """A declared option: of a plugin (architecture or step, ``-O``/``-S``) or of training itself
+    (``ganforge.training.setup.config.OPTIONS``, which also names it and says how its flag works).
 
     ``type`` is one of int, float, bool, str (default: the default's type). ``choices``
     limits the values; ``min`` and ``max`` bound a number (both inclusive). A default of
     None needs an explicit ``type`` and means "not set": the user may set a value of that
     type, or ``none``. ``legacy`` is the value a run saved before the option existed must
     keep when it is resumed (when a new option changes what the old behaviour was).
+
+    The fields after ``legacy`` are ganforge's own training options' (plugins leave them): its
+    ``name``; ``optional`` (None is a value); ``positive`` (above 0); ``resumable`` (may change on
+    ``--resume``); ``flag`` (the command-line flag, else ``--name-with-dashes``) and ``bare`` (the
+    value of a flag given alone). A training option's ``type`` may also be a structured kind
+    (an optimizer's settings, a table of options).
     """
 
     default: Any
-    type: Optional[builtins.type] = None
+    type: Optional[Any] = None
     choices: Optional[tuple] = None
     min: Optional[float] = None
     max: Optional[float] = None
     help: str = ""
     legacy: Any = NO_LEGACY
+    name: str = ""
+    optional: bool = False
+    positive: bool = False
+    resumable: bool = False
+    flag: Optional[str] = None
+    bare: Optional[str] = None
+
+    @property
+    def flag_name(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
 
 
 def declarations(options: Any, where: str) -> dict[str, Option]:
@@ -183,12 +200,12 @@ def _typed(value: Any, kind: type) -> tuple[str, Any]:
     return "", value
 
 
-def _convert(value: Any, option: Option) -> tuple[str, Any]:
-    """(problem, value) for one user value: parsed when a string, then checked."""
-    kind = option.type
-    if value is None or (isinstance(value, str) and option.default is None
-                         and value.strip().lower() in NONE_WORDS):
-        return ("", None) if option.default is None else (f"expected {kind.__name__}", value)
+def parse_scalar(value: Any, kind: type) -> tuple[str, Any]:
+    """The one rule for a user's value of an int, float, bool or str option, whoever declared it
+    (a plugin's ``-O``/``-S`` option or a training option): a string (command line, ``KEY=VALUE``)
+    is parsed, a TOML/JSON value must already be of the kind (an int widens to float; bools take
+    the words of ``ganforge.words``). Returns (problem, value); the problem is "" when it is fine,
+    else "expected int" / "expected a finite float" / ..., which each caller words in its own line."""
     if isinstance(value, str) and kind is not str:
         text = value.strip()
         try:
@@ -203,6 +220,18 @@ def _convert(value: Any, option: Option) -> tuple[str, Any]:
     problem, value = _typed(value, kind)
     if problem:
         return ("expected a finite float" if "finite" in problem else f"expected {kind.__name__}"), value
+    return "", value
+
+
+def _convert(value: Any, option: Option) -> tuple[str, Any]:
+    """(problem, value) for one user value: parsed when a string, then checked."""
+    kind = option.type
+    if value is None or (isinstance(value, str) and option.default is None
+                         and value.strip().lower() in NONE_WORDS):
+        return ("", None) if option.default is None else (f"expected {kind.__name__}", value)
+    problem, value = parse_scalar(value, kind)
+    if problem:
+        return problem, value
     return _outside(value, option), value
 
 
@@ -237,4 +266,4 @@ def _or_list(values: list[str]) -> str:
     return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
 
 
-__all__ = ["Option", "declarations", "resolve_options", "describe", "SCALAR_TYPES"]
+__all__ = ["Option", "declarations", "resolve_options", "describe", "parse_scalar", "SCALAR_TYPES"]

@@ -142,3 +142,34 @@ def test_loading_checks_the_validate_signature():
 
     with pytest.raises(InvalidPluginError, match=r"TwoArgs.validate must take exactly one argument"):
         instantiate_plugin("architecture", TwoArgs, "plugin X")
+
+
+def test_training_and_plugin_options_are_one_option_class_with_one_parsing_rule():
+    """Issue 20: one option engine. A training option and a plugin option of the same type accept and
+    refuse the same values, and read them alike."""
+    import pytest
+
+    from ganforge.errors import GanforgeError, InvalidOptionError
+    from ganforge.options import Option as PluginOption, resolve_options
+    from ganforge.training.setup import config
+
+    assert config.Option is PluginOption and all(isinstance(o, PluginOption) for o in config.OPTIONS)
+    training = {int: "batch_size", float: "ema", bool: "reuse_fake", str: "run_name"}
+    values = ["7", " 8 ", "1.5", "0.25", "yes", "off", "1e3", "nan", "inf", "abc", True, 3, 3.0, float("inf")]
+    for kind, name in training.items():
+        for value in values:
+            try:
+                got = resolve_options({"x": PluginOption(None, type=kind)}, {"x": value}, "plugin")["x"]
+            except InvalidOptionError:
+                got = "refused"
+            c = config.TrainConfig()
+            try:
+                c.update({name: value}, source="test")
+                mine = getattr(c, name)
+            except GanforgeError:
+                mine = "refused"
+            if isinstance(value, str) and value.strip().lower() in ("none", "null"):
+                continue
+            assert mine == got or (mine != mine and got != got), (kind, value, mine, got)
+    with pytest.raises(GanforgeError, match="--batch-size must be a whole number, got 'abc'"):
+        config.TrainConfig().update({"batch_size": "abc"}, source=config.COMMAND_LINE)

@@ -181,7 +181,7 @@ def _signature() -> inspect.Signature:
     for option in OPTIONS:
         if option.name == "arch":
             continue
-        if option.kind is OptimizerSettings:
+        if option.type is OptimizerSettings:
             net = option.name[0]
             for suffix, setting in OPTIMIZER_KEYS.items():
                 kind, text = _OPTIMIZER_FLAGS[suffix]
@@ -199,12 +199,12 @@ def _signature() -> inspect.Signature:
             params.append(_parameter(option.name, list, [option.flag_name], option.help))
             continue
         help = option.help
-        if option.default is not None and option.kind is not bool:
+        if option.default is not None and option.type is not bool:
             help = help.rstrip(".") + f" (default: {_default_text(option.default)}"
             help += ", or the plugins')." if option.name in ("batch_size", "steps", "d_steps") else ")."
-        elif option.kind is bool and option.default is not None:  # None: the help says what happens
+        elif option.type is bool and option.default is not None:  # None: the help says what happens
             help = help.rstrip(".") + f" (default: {'on' if option.default else 'off'})."
-        params.append(_parameter(option.name, option.kind, [option.flag_name], help, option.choices, option.bare))
+        params.append(_parameter(option.name, option.type, [option.flag_name], help, option.choices, option.bare))
     params.append(_parameter("config", Path, ["--config"], "TOML file of training options (flags override it)."))
     params.append(_parameter("resume", Path, ["--resume"], "Continue the run in this run directory from its last checkpoint."))
     params.append(_parameter("nproc", int, ["--nproc"], "Train with N processes on this machine (one per GPU, "

@@ -212,8 +212,8 @@ def sample_gallery(run_dir: Path) -> str:
     if not grids:
         return paragraph("no sample grids (samples/ is empty)")
     shown = evenly_spaced(grids, MAX_SAMPLE_GRIDS)
-    note = paragraph(f"{len(shown)} of {len(grids)} grids, evenly spaced through training; the same noise in each",
-                     note=True)
+    note = paragraph(f"{len(shown)} of {len(grids)} grids, evenly spaced through training; the same noise in each "
+                     f"(an image-to-image run: the same condition images, rows condition / output / target)", note=True)
     return "\n".join([gallery([figure(f"step {step}", png_image(path, f"samples at step {step}"))
                                for step, path in shown]), note])
 

@@ -14,7 +14,8 @@ import dataclasses
 import shlex
 from typing import Any, Sequence
 
-from .config import ARCH_OPTIONS, NETWORK_OPTIM, OPTIMIZER_KEYS, STEP_OPTIONS, OPTIONS, Option, OptimizerSettings, TrainConfig
+from ...options import Option
+from .config import ARCH_OPTIONS, NETWORK_OPTIM, OPTIMIZER_KEYS, STEP_OPTIONS, OPTIONS, OptimizerSettings, TrainConfig
 
 #: Options that say where a run is written, not what it trains (``arch`` is the command's argument).
 NOT_FLAGS = ("arch", "runs_dir", "run_name")
@@ -50,7 +51,7 @@ def option_flags(option: Option, value: Any, default: Any) -> list[str]:
     none for None, which no flag can say)."""
     if value is None or value == default:
         return []
-    if option.kind is OptimizerSettings:
+    if option.type is OptimizerSettings:
         net = option.name[0]
         return [word for suffix, setting in OPTIMIZER_KEYS.items()
                 if getattr(value, setting) != getattr(default, setting)

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ...errors import GanforgeError, InvalidPluginError
-from ...words import bool_word
+from ...options import Option, parse_scalar
 from .monitor_options import (BEST_METRICS, DEFAULT_BEST_METRIC, DEFAULT_EVAL_METRICS, DEFAULT_EVAL_N, NO_BEST,
                               ON_PROBLEM_CHOICES, REMEDY_CHOICES, REMEDY_LR_FACTOR, TENSORBOARD_HINT,
                               validate_monitoring)
@@ -79,24 +78,11 @@ class OptimizerSettings:
         return dataclasses.replace(self, **changes)
 
 
-@dataclass(frozen=True)
-class Option:
-    """One training option. ``kind`` is int, float, str, bool, or a special kind below."""
-
-    name: str
-    kind: Any
-    default: Any
-    help: str
-    optional: bool = False  # None is a valid value
-    choices: Optional[tuple[str, ...]] = None
-    positive: bool = False
-    resumable: bool = False  # may change when a run is resumed
-    flag: Optional[str] = None  # the command-line flag; None: --name-with-dashes
-    bare: Optional[str] = None  # the flag's value when it is given alone (a flag with an optional value)
-
-    @property
-    def flag_name(self) -> str:
-        return self.flag or "--" + self.name.replace("_", "-")
+def _option(name: str, kind: Any, default: Any, help: str, **details: Any) -> Option:
+    """A training option, declared as plugins' options are (``ganforge.options.Option``): ``kind`` is
+    int, float, str, bool, or a structured kind below; ``details``: ``optional``, ``choices``,
+    ``positive``, ``resumable``, ``flag``, ``bare``."""
+    return Option(default, type=kind, help=help, name=name, **details)
 
 
 ARCH_OPTIONS = "arch_options"  # kind: a mapping of architecture options (-O key=value)
@@ -105,85 +91,85 @@ NETWORK_OPTIM = "network_optim"  # kind: network name -> its optimizer settings 
 NETWORK_TABLES = "network tables"  # the kind of NETWORK_OPTIM
 
 OPTIONS: tuple[Option, ...] = (
-    Option("arch", str, "dcgan", "Architecture plugin, e.g. gan, dcgan, cgan (see `ganforge plugins`)."),
-    Option("loss", str, None, "Loss plugin (default: the architecture's, else nonsaturating).", optional=True),
-    Option("step", str, None, "Step plugin: how an iteration updates the networks (default: the architecture's, "
+    _option("arch", str, "dcgan", "Architecture plugin, e.g. gan, dcgan, cgan (see `ganforge plugins`)."),
+    _option("loss", str, None, "Loss plugin (default: the architecture's, else nonsaturating).", optional=True),
+    _option("step", str, None, "Step plugin: how an iteration updates the networks (default: the architecture's, "
            "else alternating: --d-steps D updates, then --g-steps G updates).", optional=True),
-    Option("dataset", str, "mnist-5k", "mnist-5k (embedded), mnist, fashion-mnist, cifar10 or folder."),
-    Option("data_root", str, "data", "Download directory, or the image directory for --dataset folder."),
-    Option("subset", int, None, "Train on a seeded random subset of N images of the dataset (drawn with --seed).",
+    _option("dataset", str, "mnist-5k", "mnist-5k (embedded), mnist, fashion-mnist, cifar10 or folder."),
+    _option("data_root", str, "data", "Download directory, or the image directory for --dataset folder."),
+    _option("subset", int, None, "Train on a seeded random subset of N images of the dataset (drawn with --seed).",
            optional=True, positive=True),
-    Option("image_size", int, None, "Resize images to this square size (default: the dataset's; folder: 64).",
+    _option("image_size", int, None, "Resize images to this square size (default: the dataset's; folder: 64).",
            optional=True, positive=True),
-    Option("channels", int, None, "Image channels, 1 or 3 (default: the dataset's; folder: 3).", optional=True),
-    Option("batch_size", int, 32, "Images per batch.", positive=True),
-    Option("steps", int, 5000, "Training iterations (one round of D and G updates).", optional=True,
+    _option("channels", int, None, "Image channels, 1 or 3 (default: the dataset's; folder: 3).", optional=True),
+    _option("batch_size", int, 32, "Images per batch.", positive=True),
+    _option("steps", int, 5000, "Training iterations (one round of D and G updates).", optional=True,
            positive=True, resumable=True),
-    Option("epochs", float, None, "Train for this many passes over the data instead of --steps.",
+    _option("epochs", float, None, "Train for this many passes over the data instead of --steps.",
            optional=True, positive=True, resumable=True),
-    Option("latent_dim", int, 100, "Size of z.", positive=True),
-    Option("latent_prior", str, "normal", "Distribution of z.", choices=LATENT_PRIORS),
-    Option("d_steps", int, 1, "Discriminator updates per iteration.", positive=True),
-    Option("g_steps", int, 1, "Generator updates per iteration.", positive=True),
-    Option("g_optim", OptimizerSettings, OptimizerSettings(), "The generator's optimizer."),
-    Option("d_optim", OptimizerSettings, OptimizerSettings(), "The discriminator's optimizer."),
-    Option("ema", float, None, "Keep an exponential moving average of the generator's weights with this "
+    _option("latent_dim", int, 100, "Size of z.", positive=True),
+    _option("latent_prior", str, "normal", "Distribution of z.", choices=LATENT_PRIORS),
+    _option("d_steps", int, 1, "Discriminator updates per iteration.", positive=True),
+    _option("g_steps", int, 1, "Generator updates per iteration.", positive=True),
+    _option("g_optim", OptimizerSettings, OptimizerSettings(), "The generator's optimizer."),
+    _option("d_optim", OptimizerSettings, OptimizerSettings(), "The discriminator's optimizer."),
+    _option("ema", float, None, "Keep an exponential moving average of the generator's weights with this "
            "decay per iteration, e.g. 0.999, and sample, export and evaluate it instead of the trained "
            "generator (default: off).", optional=True),
-    Option("augment", str, "none", "Augment every image the discriminator sees, real and fake, in both "
+    _option("augment", str, "none", "Augment every image the discriminator sees, real and fake, in both "
            "updates: none, or diffaugment (colour, translation, cutout; Zhao et al. 2020).",
            choices=AUGMENT_CHOICES),
-    Option(ARCH_OPTIONS, dict, {}, "Architecture option KEY=VALUE (repeatable), e.g. -O ngf=64.",
+    _option(ARCH_OPTIONS, dict, {}, "Architecture option KEY=VALUE (repeatable), e.g. -O ngf=64.",
            flag="--arch-option"),
-    Option(NETWORK_OPTIM, NETWORK_TABLES, {}, "One named network's optimizer setting, NAME.KEY=VALUE (repeatable), "
+    _option(NETWORK_OPTIM, NETWORK_TABLES, {}, "One named network's optimizer setting, NAME.KEY=VALUE (repeatable), "
            "e.g. --optim G_AB.lr=1e-4 or --optim D.optimizer=sgd; a network without one takes --g-* or --d-* by its role.",
            flag="--optim"),
-    Option(STEP_OPTIONS, dict, {}, "Step option KEY=VALUE (repeatable), e.g. -S r1_gamma=0.1.", flag="--step-option"),
-    Option("reuse_fake", bool, True, "The generator update reuses the last discriminator update's fake "
+    _option(STEP_OPTIONS, dict, {}, "Step option KEY=VALUE (repeatable), e.g. -S r1_gamma=0.1.", flag="--step-option"),
+    _option("reuse_fake", bool, True, "The generator update reuses the last discriminator update's fake "
            "images (one generator forward fewer per iteration, as the plain PyTorch DCGAN script does)."),
-    Option("channels_last", bool, None, "Run both networks and the data in channels_last memory format "
+    _option("channels_last", bool, None, "Run both networks and the data in channels_last memory format "
            "(default: on for the CPU, where it measured faster; off on other devices, where it is unmeasured).",
            optional=True),
-    Option("precision", str, "fp32", "fp32, bf16 or fp16 (autocast; fp16 adds a gradient scaler).",
+    _option("precision", str, "fp32", "fp32, bf16 or fp16 (autocast; fp16 adds a gradient scaler).",
            choices=PRECISIONS),
-    Option("compile", str, "none", "none; networks (also `--compile` alone): torch.compile G and D (start-up "
+    _option("compile", str, "none", "none; networks (also `--compile` alone): torch.compile G and D (start-up "
            "takes longer); cudagraphs: also capture CUDA graphs (CUDA only).", choices=COMPILE_CHOICES,
            bare="networks"),
-    Option("sync_bn", bool, False, "With several processes (torchrun, --nproc): batch norm statistics over the "
+    _option("sync_bn", bool, False, "With several processes (torchrun, --nproc): batch norm statistics over the "
            "global batch, not each process's share; the fused upsampling block then takes its reference path. "
            "No effect with one process."),
-    Option("seed", int, 0, "Random seed."),
-    Option("device", str, "auto", "auto, cpu, cuda, cuda:N or mps.", resumable=True),
-    Option("log_every", int, 10, "Write metrics every N iterations.", positive=True, resumable=True),
-    Option("sample_every", int, 500, "Save a fixed-noise sample grid every N iterations.", positive=True,
+    _option("seed", int, 0, "Random seed."),
+    _option("device", str, "auto", "auto, cpu, cuda, cuda:N or mps.", resumable=True),
+    _option("log_every", int, 10, "Write metrics every N iterations.", positive=True, resumable=True),
+    _option("sample_every", int, 500, "Save a fixed-noise sample grid every N iterations.", positive=True,
            resumable=True),
-    Option("checkpoint_every", int, 1000, "Checkpoint every N iterations.", positive=True, resumable=True),
-    Option("keep_checkpoints", int, 3, "Keep the last K periodic checkpoints, newest first; 0 keeps all.",
+    _option("checkpoint_every", int, 1000, "Checkpoint every N iterations.", positive=True, resumable=True),
+    _option("keep_checkpoints", int, 3, "Keep the last K periodic checkpoints, newest first; 0 keeps all.",
            resumable=True),
-    Option("eval_every", int, None, "Measure the generator (FID-digits, coverage... see `ganforge eval`) every N "
+    _option("eval_every", int, None, "Measure the generator (FID-digits, coverage... see `ganforge eval`) every N "
            "iterations and at the end, into metrics.jsonl; digit datasets only (default: off).", optional=True,
            positive=True, resumable=True),
-    Option("eval_n", int, DEFAULT_EVAL_N, "Generated samples per evaluation during training.", positive=True,
+    _option("eval_n", int, DEFAULT_EVAL_N, "Generated samples per evaluation during training.", positive=True,
            resumable=True),
-    Option("eval_metrics", str, DEFAULT_EVAL_METRICS, "Metrics of --eval-every, comma-separated: "
+    _option("eval_metrics", str, DEFAULT_EVAL_METRICS, "Metrics of --eval-every, comma-separated: "
            f"{DEFAULT_EVAL_METRICS}.", resumable=True),
-    Option("best_metric", str, None, f"With --eval-every: keep checkpoints/best.pt and generator-best.safetensors "
+    _option("best_metric", str, None, f"With --eval-every: keep checkpoints/best.pt and generator-best.safetensors "
            f"for the best value of {', '.join(BEST_METRICS)} (default: {DEFAULT_BEST_METRIC}), or {NO_BEST}.",
            optional=True, resumable=True),
-    Option("health", bool, True, "Warn about a discriminator that wins outright, non-finite losses and mode "
+    _option("health", bool, True, "Warn about a discriminator that wins outright, non-finite losses and mode "
            "collapse (progress output and metrics.jsonl).", resumable=True),
-    Option("on_problem", str, "warn", "What the health monitor does on a problem: warn, or rollback (restore the "
+    _option("on_problem", str, "warn", "What the health monitor does on a problem: warn, or rollback (restore the "
            "last checkpoint from before the problem began and go on with --remedy, at most --max-rollbacks times).",
            choices=ON_PROBLEM_CHOICES, resumable=True),
-    Option("remedy", str, "auto", "With --on-problem rollback: lower-d-lr (D's learning rate x"
+    _option("remedy", str, "auto", "With --on-problem rollback: lower-d-lr (D's learning rate x"
            f"{REMEDY_LR_FACTOR:g} per rollback), lower-lr (both networks'), or auto: lower-lr on a NaN/inf loss, "
            "else lower-d-lr.", choices=REMEDY_CHOICES, resumable=True),
-    Option("max_rollbacks", int, 3, "With --on-problem rollback: roll back at most this many times, then only warn "
+    _option("max_rollbacks", int, 3, "With --on-problem rollback: roll back at most this many times, then only warn "
            "(a NaN/inf loss then stops the run).", resumable=True),
-    Option("tensorboard", bool, False, "Also log scalars and sample grids for TensorBoard into RUN/tensorboard "
+    _option("tensorboard", bool, False, "Also log scalars and sample grids for TensorBoard into RUN/tensorboard "
            f"({TENSORBOARD_HINT}).", resumable=True),
-    Option("runs_dir", str, "runs", "Parent directory of run directories."),
-    Option("run_name", str, None, "Run directory name (default: ARCH-DATE-TIME).", optional=True, flag="--name"),
+    _option("runs_dir", str, "runs", "Parent directory of run directories."),
+    _option("run_name", str, None, "Run directory name (default: ARCH-DATE-TIME).", optional=True, flag="--name"),
 )
 OPTIONS_BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -260,7 +246,7 @@ def coerce(option: Option, value: Any, source: str, current: Any = None) -> Any:
         if option.optional:
             return None
         raise GanforgeError(f"{where} cannot be empty")
-    kind = option.kind
+    kind = option.type
     if kind is OptimizerSettings:
         return _coerce_optimizer(value, option.name, source, current or option.default)
     if kind == NETWORK_TABLES:
@@ -275,34 +261,11 @@ def coerce(option: Option, value: Any, source: str, current: Any = None) -> Any:
     return result
 
 
+#: How a training option's error names what it takes.
+_KIND_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+
+
 def _coerce_scalar(kind: Any, value: Any, where: str) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and bool_word(value) is not None:
-            return bool_word(value)
-        raise GanforgeError(f"{where} must be true or false, got {value!r}")
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise GanforgeError(f"{where} must be a whole number, got {value!r}")
-        try:
-            return int(value)
-        except ValueError:
-            raise GanforgeError(f"{where} must be a whole number, got {value!r}") from None
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise GanforgeError(f"{where} must be a number, got {value!r}")
-        try:
-            number = float(value)
-        except ValueError:
-            raise GanforgeError(f"{where} must be a number, got {value!r}") from None
-        if not math.isfinite(number):
-            raise GanforgeError(f"{where} must be a finite number, got {value!r}")
-        return number
-    if kind is str:
-        if not isinstance(value, str):
-            raise GanforgeError(f"{where} must be a string, got {value!r}")
-        return value
     if kind is tuple:  # Adam's betas: two numbers, or "b1,b2"
         parts = value.split(",") if isinstance(value, str) else value
         try:
@@ -310,7 +273,13 @@ def _coerce_scalar(kind: Any, value: Any, where: str) -> Any:
         except (TypeError, ValueError):
             raise GanforgeError(f"{where} takes two numbers like 0.5,0.999, got {value!r}") from None
         return (b1, b2)
-    raise TypeError(f"unknown option kind {kind!r}")
+    if kind not in _KIND_WORDS:
+        raise TypeError(f"unknown option kind {kind!r}")
+    problem, result = parse_scalar(value, kind)  # the one rule, shared with the plugins' options
+    if problem:
+        what = "a finite number" if "finite" in problem else _KIND_WORDS[kind]
+        raise GanforgeError(f"{where} must be {what}, got {value!r}")
+    return result
 
 
 def _coerce_setting(setting: str, value: Any, key: str, source: str) -> Any:
