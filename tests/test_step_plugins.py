@@ -211,3 +211,31 @@ def test_optim_sets_one_named_networks_optimizer_over_its_roles(tmp_path):
 ])
 def test_bad_optim_values_are_one_line(tmp_path, args, expected):
     assert expected in one_line_refusal(args, tmp_path)
+
+
+#: The ganforge-r3gan package (installed by the README's test command), small.
+R3GAN_FAST = {"batch_size": 8, "device": "cpu", "arch_options": {"width": 8, "group_width": 8}}
+
+
+@pytest.mark.parametrize("precision,compile", [("bf16", "none"), ("fp32", "networks"), ("bf16", "networks")])
+@pytest.mark.parametrize("lazy", [False, True], ids=["penalties-in-D-loss", "lazy-phases"])
+def test_penalties_run_eagerly_with_compile_and_bf16(precision, compile, lazy):
+    pytest.importorskip("ganforge_r3gan")
+    """torch.compile has no double backward: the phases that take one run the networks uncompiled,
+    the others compiled; bf16 autocast covers every phase."""
+    step_options = {"reg_interval": 2, "pl_weight": 1.0, "pl_interval": 2} if lazy else {}
+    config, plugins = resolve_config({"arch": "r3gan", **R3GAN_FAST, "precision": precision, "compile": compile,
+                                      "step_options": step_options})
+    driver = RunDriver(build_run(config, plugins), run_dir=None)
+    before = {name: [p.detach().clone() for p in m.parameters()] for name, m in driver.run.networks.items()}
+    values = [driver.update(driver.batches, step) for step in range(2)]
+    assert all(torch.isfinite(v) for step in values for v in step.values())
+    assert ("d_reg_r1" in values[0]) == lazy and ("d_r1" in values[0]) == (not lazy)
+    for name, module in driver.run.networks.items():
+        assert any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters())), name
+    runners = driver.update.runners
+    compiled = compile != "none"
+    for phase in driver.run.phases:
+        for name in ("G", "D"):
+            eager = runners[phase.name].net(name) is driver.run.networks[name]
+            assert eager == (phase.double_backward or not compiled), (phase.name, name)

@@ -28,16 +28,12 @@ def test_entry_points_name_this_distribution():
         assert found.distribution == "ganforge-cyclegan" and type(found.load().obj) is cls
 
 
-def test_each_iteration_sees_two_unrelated_batches():
-    from ganforge.training.setup.assemble import build_run, resolve_config
-    from ganforge.training.loop.driver import RunDriver
-
-    config, plugins = resolve_config({"arch": "cyclegan", **FAST})
-    driver = RunDriver(build_run(config, plugins), run_dir=None)
-    position = driver.batches.position
-    values = driver.update(driver.batches, 0)
-    assert driver.batches.position == position + 2
-    assert {"g_cycle", "g_adversarial_a", "g_adversarial_b", "d_a", "d_b", "d_loss", "g_loss"} <= set(values)
+def test_each_iteration_sees_two_unrelated_batches(tmp_path):
+    run_dir = ganforge.train("cyclegan", steps=1, runs_dir=str(tmp_path), progress=False, **FAST)
+    state = torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=True)
+    assert state["batches"]["position"] == 2  # domain A from one batch, domain B from the next
+    record = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"g_cycle", "g_adversarial_a", "g_adversarial_b", "d_a", "d_b", "d_loss", "g_loss"} <= set(record)
 
 
 def test_two_generators_and_two_discriminators_checkpoint_resume_exactly_and_export(tmp_path):
