@@ -66,12 +66,19 @@ def evaluate(source: Union[str, Path], *, metrics: Optional[str] = None, n: int 
 
 
 def _translation_measure(generator, info, run_dir, n, dev):
+    """The translation report of one seed, as a function of the seed; the FID-digits evaluator (digit
+    targets only) is built once, on first use."""
+    from functools import lru_cache
+
+    from .evaluation.evaluator import Evaluator
     from .evaluation.report import run_dataset, untrained_generator
     from .evaluation.translation import translation_report
 
     config = run_dataset(run_dir)
+    digit_evaluator = lru_cache(maxsize=1)(lambda: Evaluator(("fid",), dev))
     return (lambda seed: translation_report(generator, info, config, n, seed, dev,
-                                            lambda: untrained_generator(info, seed, dev))), ["psnr", "ssim", "l1"]
+                                            untrained_generator(info, seed, dev), digit_evaluator)), \
+        ["psnr", "ssim", "l1"]
 
 
 def _digit_measure(generator, info, run_dir, names, explicit, n, dev, verbose):

@@ -56,32 +56,30 @@ def grey_square(images: torch.Tensor, generator: torch.Generator, hole: int = HO
     return out
 
 
-def restyled(style: Callable[[torch.Tensor], torch.Tensor]):
-    """A task whose condition is the digit and whose target is ``style(digit)``: (condition, target)
-    returned the other way round from the corruptions, see ``paired_digits``."""
-    style.restyles = True
-    return style
-
-
-DIGIT_TASKS: dict[str, Callable[..., torch.Tensor]] = {
+#: Corruptions: the target is the digit, the condition a corrupted copy (the seeded draws are ``rng``'s).
+CORRUPTIONS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
     "sr7": lambda images, rng: shrink_and_enlarge(images, 7),
     "sr14": lambda images, rng: shrink_and_enlarge(images, 14),
     "denoise": add_noise,
     "inpaint": grey_square,
-    "invert": restyled(lambda images: 255 - images),
-    "thicken": restyled(lambda images: F.max_pool2d(images.float(), 3, stride=1, padding=1).to(torch.uint8)),
 }
-PAIRED_DIGITS = {f"mnist-5k-{task}": task for task in DIGIT_TASKS}
+#: Restylings: the condition is the digit, the target a restyled copy.
+RESTYLES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "invert": lambda images: 255 - images,
+    "thicken": lambda images: F.max_pool2d(images.float(), 3, stride=1, padding=1).to(torch.uint8),
+}
+PAIRED_DIGITS = {f"mnist-5k-{task}": task for task in (*CORRUPTIONS, *RESTYLES)}
 #: The tasks whose targets are the digits themselves (what the digit classifier of FID-digits knows).
-DIGIT_TARGETS = frozenset(name for name, task in PAIRED_DIGITS.items() if not getattr(DIGIT_TASKS[task], "restyles", False))
+DIGIT_TARGETS = frozenset(f"mnist-5k-{task}" for task in CORRUPTIONS)
 
 
 def paired_digits(name: str, digits: ImageData) -> ImageData:
-    """The embedded digits (``digits``) with the conditions of task ``PAIRED_DIGITS[name]``."""
-    task = DIGIT_TASKS[PAIRED_DIGITS[name]]
-    if getattr(task, "restyles", False):  # the digit is the condition, its restyled copy the target
-        return ImageData(task(digits.images), digits.labels, digits.class_names, name, conditions=digits.images)
-    conditions = task(digits.images, torch.Generator().manual_seed(PAIRS_SEED))
+    """The embedded digits (``digits``) paired as task ``PAIRED_DIGITS[name]`` says."""
+    task = PAIRED_DIGITS[name]
+    if task in RESTYLES:
+        return ImageData(RESTYLES[task](digits.images), digits.labels, digits.class_names, name,
+                         conditions=digits.images)
+    conditions = CORRUPTIONS[task](digits.images, torch.Generator().manual_seed(PAIRS_SEED))
     return ImageData(digits.images, digits.labels, digits.class_names, name, conditions=conditions)
 
 

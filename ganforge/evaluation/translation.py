@@ -10,7 +10,7 @@ training drew it); a run on every pair is measured on its training pairs, and th
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
 
@@ -20,6 +20,9 @@ from ..data.paired import DIGIT_TARGETS
 from ..data.subset import chosen_indices
 from ..errors import GanforgeError
 from . import image_quality as Q
+
+if TYPE_CHECKING:
+    from .evaluator import Evaluator
 
 BATCH = 256
 DIGIT_SHAPE = (1, 28, 28)
@@ -54,8 +57,9 @@ def quality(images: torch.Tensor, targets: torch.Tensor) -> dict:
 
 
 def translation_report(generator, info, config: Optional[dict], n: int, seed: int, device: torch.device,
-                       untrained: Callable[[], torch.nn.Module], evaluator_factory: Optional[Callable] = None) -> dict:
-    """The report of one seed (the seed initialises the ceiling's untrained generator)."""
+                       untrained: torch.nn.Module, digit_evaluator: Callable[[], "Evaluator"]) -> dict:
+    """The report of one seed (``untrained``: the ceiling's generator, initialised from the seed;
+    ``digit_evaluator``: the FID-digits evaluator, asked for only where the targets are digits)."""
     if config is None:
         raise GanforgeError("an image-to-image generator is measured on its run's held-out pairs: pass the run "
                             "directory, not the generator file")
@@ -68,20 +72,18 @@ def translation_report(generator, info, config: Optional[dict], n: int, seed: in
         identity = None  # conditions of another shape cannot stand in for the targets
     report = quality(outputs, targets)
     report["floor"] = {"psnr": None, "ssim": 1.0, "l1": 0.0}
-    report["ceiling"] = quality(translate(untrained(), conditions, device), targets)
+    ceiling = translate(untrained, conditions, device)
+    report["ceiling"] = quality(ceiling, targets)
     report["identity"] = None if identity is None else quality(identity, targets)
     if tuple(targets.shape[1:]) == DIGIT_SHAPE and config["dataset"] in DIGIT_TARGETS:
-        _add_digit_fid(report, outputs, identity, untrained, conditions, device, len(targets), seed,
-                       evaluator_factory)
+        _add_digit_fid(report, digit_evaluator(), outputs, ceiling, identity, len(targets), seed)
     report["protocol"] = {"pairs": which, "n_pairs": len(targets), "metrics": "psnr, ssim, l1 on [0, 1]; "
                           f"ssim window {Q.SSIM_WINDOW}", "generator": info.arch, "seed": seed}
     return report
 
 
-def _add_digit_fid(report, outputs, identity, untrained, conditions, device, n, seed, evaluator_factory) -> None:
-    from .evaluator import Evaluator, GeneratedSet
-
-    evaluator = (evaluator_factory or (lambda: Evaluator(("fid",), device)))()
+def _add_digit_fid(report, evaluator, outputs, ceiling, identity, n, seed) -> None:
+    from .evaluator import GeneratedSet
 
     def fid(images: torch.Tensor) -> float:
         features = evaluator.features_of(images.to(evaluator.device).split(BATCH))
@@ -89,6 +91,6 @@ def _add_digit_fid(report, outputs, identity, untrained, conditions, device, n, 
 
     report["fid_digits"] = fid(outputs)
     report["floor"]["fid_digits"] = evaluator.floor(n, seed)["fid_digits"]
-    report["ceiling"]["fid_digits"] = fid(translate(untrained(), conditions, device))
+    report["ceiling"]["fid_digits"] = fid(ceiling)
     if identity is not None:
         report["identity"]["fid_digits"] = fid(identity)

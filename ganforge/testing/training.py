@@ -8,11 +8,10 @@ from typing import Any, Optional
 import torch
 
 from ..data import ImageData, InMemoryBatches
-from ..interfaces import CONDITION, Architecture, Loss, ModelSpec, StepSpec
+from ..interfaces import CONDITION, Architecture, Loss, ModelSpec
 from ..options import resolve_options
+from ..training.setup.assemble import build_optimizers, network_optimizer_settings, step_phases, step_spec
 from ..training.setup.config import TrainConfig
-from ..training.setup.optim import make_optimizer
-from ..training.step.phases import checked_phases, lazy_ratio
 from ..training.step.engine import UpdateStep
 from .common import build_all, checked_defaults, conformance_check, describe, fail
 from .training_loss import training_loss
@@ -29,18 +28,14 @@ def check_training_steps(arch: Architecture, spec: ModelSpec, *, steps: int = 2,
     step = default_step(arch) if step is None else step
     config = _tiny_config(arch, loss, loss_name, step, spec, batch_size, seed)
     config.step_options = resolve_options(step.options, step_options or {}, type(step).__name__)
-    stepping = StepSpec(config=config, options=dict(config.step_options), num_classes=spec.num_classes,
-                        batch_size=batch_size)
-    step.validate(stepping)
-    phases = checked_phases(step.phases(stepping), step.networks, type(step).__name__)
+    stepping = step_spec(config, spec.num_classes, batch_size)
+    phases = step_phases(step, stepping, type(step).__name__)
     built = build_all(arch, spec, seed)
     missing = [name for name in step.networks if name not in built]
     if missing:
         fail("training", f"the step trains {', '.join(missing)}, which {type(arch).__name__} does not build")
     networks = {name: built[name] for name in step.networks}
-    optimizers = {name: make_optimizer(config.g_optim if role == "generator" else config.d_optim,
-                                       networks[name].parameters(), lazy_ratio(phases, name))
-                  for name, role in step.networks.items()}
+    optimizers = build_optimizers(networks, network_optimizer_settings(config, step.networks), phases)
     update = UpdateStep(step, stepping, phases, networks, optimizers, loss, torch.device("cpu"))
     data = _random_data(spec, batch_size * step.real_batches_per_iteration(stepping), seed,
                         paired=step.generator_input == CONDITION)

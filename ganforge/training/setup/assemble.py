@@ -7,7 +7,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
@@ -158,6 +158,13 @@ def network_optimizer_settings(config: TrainConfig, roles: Mapping[str, str], st
             for name, role in roles.items()}
 
 
+def build_optimizers(networks: Mapping[str, nn.Module], settings: Mapping[str, OptimizerSettings],
+                     phases: Sequence[Phase]) -> dict[str, torch.optim.Optimizer]:
+    """One optimizer per network, rescaled for the lazy phases that update it."""
+    return {name: make_optimizer(settings[name], module.parameters(), lazy_ratio(phases, name))
+            for name, module in networks.items()}
+
+
 def step_spec(config: TrainConfig, num_classes: Optional[int], batch_size: Optional[int] = None) -> StepSpec:
     return StepSpec(config=config, options=dict(config.step_options), num_classes=num_classes,
                     batch_size=config.batch_size if batch_size is None else batch_size)
@@ -224,7 +231,6 @@ def build_run(config: TrainConfig, plugins: RunPlugins, data: Optional[ImageData
     discriminators = [networks[n] for n, role in step.networks.items() if role == DISCRIMINATOR]
     check = check_translator_shapes if step.generator_input == CONDITION else check_network_shapes
     check(networks[step.output], discriminators, spec, device, where)
-    optimizers = {name: make_optimizer(settings[name], module.parameters(), lazy_ratio(phases, name))
-                  for name, module in networks.items()}
+    optimizers = build_optimizers(networks, settings, phases)
     return Run(config=config, plugins=plugins, data=data, spec=spec, device=device, networks=networks,
                optimizers=optimizers, step_spec=stepping, phases=phases)
